@@ -1,0 +1,17 @@
+//! The S2 v1 wire format as Strand speaks it: names, configs, JSON bodies, protobuf messages,
+//! limits and error codes. This crate does no I/O and knows nothing of storage or HTTP
+//! plumbing; it only says what bytes mean and which inputs are valid.
+
+pub mod config;
+pub mod error;
+pub mod json;
+pub mod limits;
+pub mod maybe;
+pub mod names;
+pub mod query;
+pub mod time;
+
+/// Protobuf messages of package `s2.v1`, generated from `proto/s2.proto`.
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/s2.v1.rs"));
+}
