@@ -140,6 +140,19 @@ impl fmt::Display for StreamName {
     }
 }
 
+// Maps keyed by names can be ranged by plain `&str` cursors (prefix, start_after).
+impl std::borrow::Borrow<str> for BasinName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for StreamName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl<'de> Deserialize<'de> for BasinName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;

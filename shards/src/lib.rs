@@ -1,1 +1,188 @@
+//! Strand's shards: the thread-per-core runtime, partitions on SlateDB, and basin and stream
+//! state. Nothing here knows HTTP; the server reaches every partition through [`Cluster`].
+//!
+//! Threads per shard: one glommio executor pinned to a core (the pump, the front end) and one
+//! tokio runtime thread pinned beside it (the shard's SlateDB instances).
 
+pub mod basin_ops;
+pub mod clock;
+pub mod cluster;
+mod deletion;
+pub mod error;
+pub mod kv;
+pub mod limits;
+pub mod partition;
+pub mod placement;
+pub mod runtime;
+mod shard;
+pub mod store;
+pub mod stream_ops;
+
+pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
+pub use cluster::Cluster;
+pub use error::ShardError;
+pub use shard::{ServeFn, ShardContext};
+pub use stream_ops::{BasinView, StreamEntry};
+
+use clock::SharedClock;
+use partition::Partition;
+use placement::{shard_for_partition, ShardId};
+use runtime::inbox::inbox;
+use runtime::storage_runtime::{StorageRuntime, StorageThread};
+use shard::{Envelope, Shard};
+use std::time::Duration;
+use store::{ObjectStoreFactory, StoreConfig};
+
+pub struct ShardsConfig {
+    pub shard_count: usize,
+    pub store: StoreConfig,
+    pub clock: SharedClock,
+}
+
+/// Shards that are up: their storage is open and their inboxes are served.
+pub struct Running {
+    cluster: Cluster,
+    shard_threads: Vec<std::thread::JoinHandle<()>>,
+    storage_threads: Vec<StorageThread>,
+    pub partition_count: u32,
+}
+
+/// How long start-up waits for every shard to open its partitions.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Starts the shards, opens every partition, and returns once all are ready.
+pub fn start(config: ShardsConfig) -> Result<Running, String> {
+    let factory = ObjectStoreFactory::new(&config.store.kind)?;
+    let layout = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("start-up runtime: {e}"))?;
+        let store = factory.store()?;
+        rt.block_on(store::load_or_init_layout(
+            &store,
+            &config.store.path,
+            config.store.partitions_on_init,
+        ))?
+    };
+    let settings = store::slatedb_settings(&config.store.kind)?;
+    let cpus = runtime::allowed_cpus();
+    let n = config.shard_count;
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..n).map(|_| inbox(limits::INBOX_DEPTH_MAX)).unzip();
+    let cluster = Cluster::new(senders, layout.partition_count);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(ShardId, Result<(), String>)>();
+    let mut running = Running {
+        cluster: cluster.clone(),
+        shard_threads: Vec::new(),
+        storage_threads: Vec::new(),
+        partition_count: layout.partition_count,
+    };
+    for (id, rx) in receivers.into_iter().enumerate() {
+        let cpu = cpus[id % cpus.len()];
+        let (storage, storage_thread) = StorageRuntime::start(format!("storage-{id}"), cpu)
+            .map_err(|e| format!("storage thread {id}: {e}"))?;
+        running.storage_threads.push(storage_thread);
+        let owned: Vec<u32> = (0..layout.partition_count)
+            .filter(|&p| shard_for_partition(p, n) == id)
+            .collect();
+        let (store, base, settings) = (factory.store()?, config.store.path.clone(), settings.clone());
+        let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
+        let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
+            let opened = futures::future::join_all(owned.into_iter().map(|p| {
+                Partition::open(
+                    p,
+                    store.clone(),
+                    base.clone(),
+                    settings.clone(),
+                    storage.clone(),
+                    clock.clone(),
+                )
+            }))
+            .await;
+            let partitions: Result<Vec<_>, _> = opened.into_iter().collect();
+            match partitions {
+                Ok(partitions) => {
+                    let _ = ready.send((id, Ok(())));
+                    Shard::new(id, partitions, cluster).pump(rx).await;
+                }
+                Err(e) => {
+                    let _ = ready.send((id, Err(format!("shard {id}: opening storage: {e}"))));
+                }
+            }
+        })
+        .map_err(|e| format!("shard thread {id}: {e}"))?;
+        running.shard_threads.push(thread);
+    }
+    drop(ready_tx);
+    for _ in 0..n {
+        match ready_rx.recv_timeout(OPEN_TIMEOUT) {
+            Ok((_, Ok(()))) => {}
+            Ok((_, Err(e))) => {
+                running.shutdown();
+                return Err(e);
+            }
+            Err(_) => {
+                running.shutdown();
+                return Err("timed out opening storage".into());
+            }
+        }
+    }
+    Ok(running)
+}
+
+impl Running {
+    pub fn cluster(&self) -> Cluster {
+        self.cluster.clone()
+    }
+
+    /// Starts each shard's front end; `make(shard)` builds it on the calling thread.
+    pub fn start_serving(&self, make: impl Fn(ShardId) -> ServeFn) {
+        for id in 0..self.cluster.shard_count() {
+            self.send_control(id, Envelope::StartServing(make(id)));
+        }
+    }
+
+    /// Graceful stop: every shard stops accepting and drains (bounded), then every shard
+    /// closes its partitions (flushing SlateDB), then the threads end.
+    pub fn shutdown(mut self) {
+        let n = self.cluster.shard_count();
+        let mut waits = Vec::new();
+        for id in 0..n {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            if self.send_control(id, Envelope::Drain(tx)) {
+                waits.push(rx);
+            }
+        }
+        for w in waits.drain(..) {
+            let _ = futures::executor::block_on(w);
+        }
+        for id in 0..n {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            if self.send_control(id, Envelope::Close(tx)) {
+                waits.push(rx);
+            }
+        }
+        for w in waits {
+            let _ = futures::executor::block_on(w);
+        }
+        for t in self.shard_threads.drain(..) {
+            let _ = t.join();
+        }
+        self.storage_threads.clear();
+    }
+
+    /// Control messages must get through even to a busy inbox: retry briefly.
+    fn send_control(&self, shard: ShardId, mut envelope: Envelope) -> bool {
+        for _ in 0..1000 {
+            match self.cluster.try_send_control(shard, envelope) {
+                Ok(()) => return true,
+                Err(back) => {
+                    envelope = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        false
+    }
+}

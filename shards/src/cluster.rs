@@ -1,0 +1,300 @@
+//! The way into the shards: an async API over the partitions that routes each request to the
+//! owning shard's inbox and awaits its reply. It is `Send + Clone`, held by every front end.
+//! Operations that span partitions (listings, stream operations that first consult their
+//! basin) are orchestrated here; no state lives here.
+
+use crate::basin_ops::{BasinEntry, NameRange, Page, Provision};
+use crate::error::ShardError;
+use crate::placement::{
+    partition_for_basin, partition_for_stream, shard_for_partition, PartitionId,
+};
+use crate::runtime::inbox::{InboxFull, InboxSender};
+use crate::shard::{CreateStream, Envelope, Op, Reply};
+use crate::stream_ops::{BasinView, StreamEntry};
+use futures::channel::oneshot;
+use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
+use protocol::names::{BasinName, StreamName};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Vec<InboxSender<Envelope>>,
+    partition_count: u32,
+}
+
+impl Cluster {
+    pub(crate) fn new(shards: Vec<InboxSender<Envelope>>, partition_count: u32) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                shards,
+                partition_count,
+            }),
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    pub fn partition_count(&self) -> u32 {
+        self.inner.partition_count
+    }
+
+    /// For start-up and shutdown messages; a full inbox hands the envelope back.
+    pub(crate) fn try_send_control(&self, shard: usize, e: Envelope) -> Result<(), Envelope> {
+        self.inner.shards[shard].try_send(e).map_err(|InboxFull(e)| e)
+    }
+
+    async fn call<T>(
+        &self,
+        partition: PartitionId,
+        make: impl FnOnce(Reply<T>) -> Op,
+    ) -> Result<T, ShardError> {
+        let shard = shard_for_partition(partition, self.inner.shards.len());
+        let (tx, rx) = oneshot::channel();
+        let envelope = Envelope::Op {
+            partition,
+            op: make(tx),
+        };
+        if let Err(InboxFull(_)) = self.inner.shards[shard].try_send(envelope) {
+            return Err(ShardError::Overloaded { shard });
+        }
+        rx.await
+            .map_err(|_| ShardError::Unavailable("shard dropped the request"))?
+    }
+
+    fn basin_partition(&self, basin: &BasinName) -> PartitionId {
+        partition_for_basin(basin.as_str(), self.inner.partition_count)
+    }
+
+    fn stream_partition(&self, basin: &BasinName, stream: &StreamName) -> PartitionId {
+        partition_for_stream(basin.as_str(), stream.as_str(), self.inner.partition_count)
+    }
+
+    // ---- basins ----
+
+    pub async fn list_basins(&self, range: NameRange) -> Result<Page<BasinEntry>, ShardError> {
+        let limit = range.limit;
+        let pages = futures::future::join_all((0..self.inner.partition_count).map(|p| {
+            let range = range.clone();
+            self.call(p, move |r| Op::ListBasins(range, r))
+        }))
+        .await;
+        merge_pages(pages, limit)
+    }
+
+    pub async fn create_basin(
+        &self,
+        basin: BasinName,
+        config: BasinConfig,
+        request_token: Option<String>,
+    ) -> Result<(BasinEntry, Provision), ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::CreateBasin(basin, config, request_token, r))
+            .await
+    }
+
+    pub async fn ensure_basin(
+        &self,
+        basin: BasinName,
+        config: BasinConfig,
+    ) -> Result<(BasinEntry, Provision), ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::EnsureBasin(basin, config, r)).await
+    }
+
+    pub async fn get_basin(&self, basin: BasinName) -> Result<BasinEntry, ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::GetBasin(basin, r)).await
+    }
+
+    pub async fn reconfigure_basin(
+        &self,
+        basin: BasinName,
+        patch: BasinReconfiguration,
+    ) -> Result<BasinConfig, ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::ReconfigureBasin(basin, patch, r))
+            .await
+    }
+
+    pub async fn delete_basin(&self, basin: BasinName) -> Result<(), ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::DeleteBasin(basin, r)).await
+    }
+
+    pub(crate) async fn remove_basin(&self, basin: BasinName) -> Result<(), ShardError> {
+        let p = self.basin_partition(&basin);
+        self.call(p, |r| Op::RemoveBasin(basin, r)).await
+    }
+
+    /// The basin as a stream create/ensure/reconfigure needs it: existing, not being deleted.
+    async fn basin_view_for_write(&self, basin: &BasinName) -> Result<BasinView, ShardError> {
+        let entry = self.get_basin(basin.clone()).await?;
+        if entry.meta.deleted_at_nanos.is_some() {
+            return Err(ShardError::BasinDeletionPending(basin.clone()));
+        }
+        Ok(BasinView {
+            default_stream_config: entry.meta.config.default_stream_config,
+            stream_cipher: entry.meta.config.stream_cipher,
+        })
+    }
+
+    // ---- streams ----
+
+    /// Streams of an existing basin (404 `basin_not_found` otherwise), from every partition.
+    pub async fn list_streams(
+        &self,
+        basin: BasinName,
+        range: NameRange,
+    ) -> Result<Page<StreamEntry>, ShardError> {
+        self.get_basin(basin.clone()).await?;
+        self.list_streams_unchecked(&basin, range).await
+    }
+
+    pub(crate) async fn list_streams_unchecked(
+        &self,
+        basin: &BasinName,
+        range: NameRange,
+    ) -> Result<Page<StreamEntry>, ShardError> {
+        let limit = range.limit;
+        let pages = futures::future::join_all((0..self.inner.partition_count).map(|p| {
+            let (basin, range) = (basin.clone(), range.clone());
+            self.call(p, move |r| Op::ListStreams(basin, range, r))
+        }))
+        .await;
+        merge_pages(pages, limit)
+    }
+
+    pub async fn create_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        config: StreamConfig,
+        request_token: Option<String>,
+    ) -> Result<(StreamEntry, Provision), ShardError> {
+        let view = self.basin_view_for_write(&basin).await?;
+        let p = self.stream_partition(&basin, &stream);
+        let c = Box::new(CreateStream {
+            basin,
+            stream,
+            config,
+            view,
+            request_token,
+        });
+        self.call(p, |r| Op::CreateStream(c, r)).await
+    }
+
+    pub async fn ensure_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        config: StreamConfig,
+    ) -> Result<(StreamEntry, Provision), ShardError> {
+        let view = self.basin_view_for_write(&basin).await?;
+        let p = self.stream_partition(&basin, &stream);
+        self.call(p, |r| Op::EnsureStream(basin, stream, config, view, r))
+            .await
+    }
+
+    /// Does not consult the basin: an unknown basin reads as `stream_not_found`, as in s2-lite.
+    pub async fn get_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+    ) -> Result<StreamEntry, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        self.call(p, |r| Op::GetStream(basin, stream, r)).await
+    }
+
+    pub async fn reconfigure_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        patch: StreamReconfiguration,
+    ) -> Result<StreamEntry, ShardError> {
+        let view = self.basin_view_for_write(&basin).await?;
+        let p = self.stream_partition(&basin, &stream);
+        self.call(p, |r| Op::ReconfigureStream(basin, stream, patch, view, r))
+            .await
+    }
+
+    pub async fn delete_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+    ) -> Result<(), ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        self.call(p, |r| Op::DeleteStream(basin, stream, r)).await
+    }
+}
+
+/// Listed things, ordered by name.
+pub(crate) trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for BasinEntry {
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+}
+
+impl Named for StreamEntry {
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+}
+
+/// Merges per-partition pages (each sorted, each at most `limit`) into one page.
+fn merge_pages<T: Named>(
+    pages: Vec<Result<Page<T>, ShardError>>,
+    limit: usize,
+) -> Result<Page<T>, ShardError> {
+    let mut items = Vec::new();
+    let mut has_more = false;
+    for page in pages {
+        let page = page?;
+        has_more |= page.has_more;
+        items.extend(page.items);
+    }
+    items.sort_by(|a, b| a.name().cmp(b.name()));
+    if items.len() > limit {
+        items.truncate(limit);
+        has_more = true;
+    }
+    Ok(Page { items, has_more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Named for String {
+        fn name(&self) -> &str {
+            self
+        }
+    }
+
+    #[test]
+    fn merge_takes_the_smallest_and_notes_more() {
+        let p = |v: &[&str], more| {
+            Ok(Page {
+                items: v.iter().map(|s| s.to_string()).collect(),
+                has_more: more,
+            })
+        };
+        let m = merge_pages(vec![p(&["a", "d"], false), p(&["b", "c"], false)], 3)
+            .unwrap();
+        assert_eq!(m.items, vec!["a", "b", "c"]);
+        assert!(m.has_more);
+        let m = merge_pages(vec![p(&["a"], false), p(&["b"], false)], 3).unwrap();
+        assert!(!m.has_more);
+        let m = merge_pages(vec![p(&["a"], true), p(&[], false)], 3).unwrap();
+        assert!(m.has_more);
+    }
+}

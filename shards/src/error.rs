@@ -1,0 +1,38 @@
+//! What shard operations can fail with: small facts carrying the names involved. The server
+//! maps each variant to an S2 error code in exactly one place (`src/error.rs`).
+
+use protocol::names::{BasinName, StreamName};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ShardError {
+    #[error("basin `{0}` not found")]
+    BasinNotFound(BasinName),
+    #[error("stream `{stream}` in basin `{basin}` not found")]
+    StreamNotFound { basin: BasinName, stream: StreamName },
+    #[error("basin `{0}` already exists")]
+    BasinAlreadyExists(BasinName),
+    #[error("stream `{stream}` in basin `{basin}` already exists")]
+    StreamAlreadyExists { basin: BasinName, stream: StreamName },
+    #[error("basin `{0}` is being deleted")]
+    BasinDeletionPending(BasinName),
+    #[error("stream deletion pending")]
+    StreamDeletionPending { basin: BasinName, stream: StreamName },
+    /// A bounded in-memory table is full.
+    #[error("{what} limit reached: {limit}")]
+    CapacityExceeded { what: &'static str, limit: usize },
+    /// The owning shard's inbox is full: shed load.
+    #[error("shard {shard} is overloaded")]
+    Overloaded { shard: usize },
+    /// The shard or its storage runtime is gone (shutdown or a crash).
+    #[error("shard unavailable: {0}")]
+    Unavailable(&'static str),
+    /// SlateDB or the object store failed; nothing was acknowledged.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<slatedb::Error> for ShardError {
+    fn from(e: slatedb::Error) -> Self {
+        ShardError::Storage(e.to_string())
+    }
+}

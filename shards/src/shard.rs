@@ -1,0 +1,243 @@
+//! A shard: one core, one glommio executor, its partitions, and the pump that serves its
+//! inbox. Every request for a partition, even from a connection on the same shard, enters
+//! the owner's inbox, so each partition's state has exactly one writer and needs no locks.
+
+use crate::basin_ops::{BasinEntry, NameRange, Page, Provision};
+use crate::cluster::Cluster;
+use crate::deletion;
+use crate::error::ShardError;
+use crate::partition::Partition;
+use crate::placement::{PartitionId, ShardId};
+use crate::runtime::inbox::InboxReceiver;
+use crate::runtime::{spawn_local, timeout, Task};
+use crate::stream_ops::{BasinView, StreamEntry};
+use futures::channel::oneshot;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
+use protocol::names::{BasinName, StreamName};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ShardError>>;
+
+/// Starts a shard's front end (the acceptor) once storage is open; runs on the shard thread.
+pub type ServeFn = Box<dyn FnOnce(ShardContext) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// What crosses into a shard's inbox.
+pub(crate) enum Envelope {
+    /// A request for one of this shard's partitions. A full inbox refuses it (503).
+    Op { partition: PartitionId, op: Op },
+    /// Start the front end (after every shard opened its storage).
+    StartServing(ServeFn),
+    /// Stop accepting, let in-flight requests finish (bounded), then reply.
+    Drain(oneshot::Sender<()>),
+    /// Close the partitions and end the shard.
+    Close(oneshot::Sender<()>),
+}
+
+/// Partition operations; each carries its own reply sender.
+pub(crate) enum Op {
+    ListBasins(NameRange, Reply<Page<BasinEntry>>),
+    CreateBasin(BasinName, BasinConfig, Option<String>, Reply<(BasinEntry, Provision)>),
+    EnsureBasin(BasinName, BasinConfig, Reply<(BasinEntry, Provision)>),
+    GetBasin(BasinName, Reply<BasinEntry>),
+    ReconfigureBasin(BasinName, BasinReconfiguration, Reply<BasinConfig>),
+    DeleteBasin(BasinName, Reply<()>),
+    RemoveBasin(BasinName, Reply<()>),
+    ListStreams(BasinName, NameRange, Reply<Page<StreamEntry>>),
+    CreateStream(Box<CreateStream>, Reply<(StreamEntry, Provision)>),
+    EnsureStream(BasinName, StreamName, StreamConfig, BasinView, Reply<(StreamEntry, Provision)>),
+    GetStream(BasinName, StreamName, Reply<StreamEntry>),
+    ReconfigureStream(
+        BasinName,
+        StreamName,
+        StreamReconfiguration,
+        BasinView,
+        Reply<StreamEntry>,
+    ),
+    DeleteStream(BasinName, StreamName, Reply<()>),
+}
+
+pub(crate) struct CreateStream {
+    pub basin: BasinName,
+    pub stream: StreamName,
+    pub config: StreamConfig,
+    pub view: BasinView,
+    pub request_token: Option<String>,
+}
+
+/// What a shard's front end gets: its identity, the way to reach every partition, and a
+/// signal that resolves when the shard starts draining.
+#[derive(Clone)]
+pub struct ShardContext {
+    pub shard_id: ShardId,
+    pub cluster: Cluster,
+    pub draining: Shared<oneshot::Receiver<()>>,
+}
+
+pub(crate) struct Shard {
+    id: ShardId,
+    partitions: HashMap<PartitionId, Rc<Partition>>,
+    cluster: Cluster,
+    drain_tx: RefCell<Option<oneshot::Sender<()>>>,
+    draining: Shared<oneshot::Receiver<()>>,
+    front_end: RefCell<Option<Task<()>>>,
+}
+
+impl Shard {
+    pub(crate) fn new(id: ShardId, partitions: Vec<Partition>, cluster: Cluster) -> Rc<Shard> {
+        let (drain_tx, drain_rx) = oneshot::channel();
+        let shard = Rc::new(Shard {
+            id,
+            partitions: partitions.into_iter().map(|p| (p.id, Rc::new(p))).collect(),
+            cluster,
+            drain_tx: RefCell::new(Some(drain_tx)),
+            draining: drain_rx.shared(),
+            front_end: RefCell::new(None),
+        });
+        shard.resume_deletions();
+        shard
+    }
+
+    /// Serves the inbox until told to close.
+    pub(crate) async fn pump(self: Rc<Self>, inbox: InboxReceiver<Envelope>) {
+        while let Some(envelope) = inbox.recv().await {
+            match envelope {
+                Envelope::Op { partition, op } => self.dispatch(partition, op),
+                Envelope::StartServing(serve) => {
+                    let ctx = ShardContext {
+                        shard_id: self.id,
+                        cluster: self.cluster.clone(),
+                        draining: self.draining.clone(),
+                    };
+                    *self.front_end.borrow_mut() = Some(spawn_local(serve(ctx)));
+                }
+                Envelope::Drain(reply) => {
+                    if let Some(tx) = self.drain_tx.borrow_mut().take() {
+                        let _ = tx.send(());
+                    }
+                    let front_end = self.front_end.borrow_mut().take();
+                    let me = self.clone();
+                    spawn_local(async move {
+                        if let Some(task) = front_end {
+                            let limit = Duration::from_secs(crate::limits::DRAIN_TIMEOUT_SECS);
+                            if timeout(limit, task).await.is_none() {
+                                tracing::warn!(shard = me.id, "drain timed out");
+                            }
+                        }
+                        let _ = reply.send(());
+                    })
+                    .detach();
+                }
+                Envelope::Close(reply) => {
+                    for p in self.partitions.values() {
+                        if let Err(e) = p.close().await {
+                            tracing::error!(partition = p.id, error = %e, "close failed");
+                        }
+                    }
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn dispatch(self: &Rc<Self>, partition: PartitionId, op: Op) {
+        let Some(p) = self.partitions.get(&partition).cloned() else {
+            // A routing bug, not a client error: say so loudly, fail just this request.
+            tracing::error!(shard = self.id, partition, "misrouted request");
+            op.fail(ShardError::Unavailable("request reached the wrong shard"));
+            return;
+        };
+        let cluster = self.cluster.clone();
+        spawn_local(handle(p, cluster, op)).detach();
+    }
+
+    /// Restarts background deletions interrupted by a restart.
+    fn resume_deletions(&self) {
+        for p in self.partitions.values() {
+            for basin in p.basins_pending_deletion() {
+                deletion::spawn_basin_cleanup(self.cluster.clone(), basin);
+            }
+            for (basin, stream) in p.streams_pending_deletion() {
+                deletion::spawn_stream_cleanup(p.clone(), basin, stream);
+            }
+        }
+    }
+}
+
+async fn handle(p: Rc<Partition>, cluster: Cluster, op: Op) {
+    match op {
+        Op::ListBasins(range, reply) => {
+            let _ = reply.send(Ok(p.list_basins(&range)));
+        }
+        Op::CreateBasin(name, config, token, reply) => {
+            let _ = reply.send(p.create_basin(name, config, token).await);
+        }
+        Op::EnsureBasin(name, config, reply) => {
+            let _ = reply.send(p.ensure_basin(name, config).await);
+        }
+        Op::GetBasin(name, reply) => {
+            let _ = reply.send(p.get_basin(&name));
+        }
+        Op::ReconfigureBasin(name, patch, reply) => {
+            let _ = reply.send(p.reconfigure_basin(name, patch).await);
+        }
+        Op::DeleteBasin(name, reply) => {
+            let result = p.delete_basin(name.clone()).await;
+            if let Ok(true) = result {
+                deletion::spawn_basin_cleanup(cluster, name);
+            }
+            let _ = reply.send(result.map(|_| ()));
+        }
+        Op::RemoveBasin(name, reply) => {
+            let _ = reply.send(p.remove_basin(name).await);
+        }
+        Op::ListStreams(basin, range, reply) => {
+            let _ = reply.send(Ok(p.list_streams(&basin, &range)));
+        }
+        Op::CreateStream(c, reply) => {
+            let c = *c;
+            let r = p
+                .create_stream(c.basin, c.stream, c.config, c.view, c.request_token)
+                .await;
+            let _ = reply.send(r);
+        }
+        Op::EnsureStream(basin, stream, config, view, reply) => {
+            let _ = reply.send(p.ensure_stream(basin, stream, config, view).await);
+        }
+        Op::GetStream(basin, stream, reply) => {
+            let _ = reply.send(p.get_stream(&basin, &stream));
+        }
+        Op::ReconfigureStream(basin, stream, patch, view, reply) => {
+            let _ = reply.send(p.reconfigure_stream(basin, stream, patch, view).await);
+        }
+        Op::DeleteStream(basin, stream, reply) => {
+            let result = p.delete_stream(basin.clone(), stream.clone()).await;
+            if let Ok(true) = result {
+                deletion::spawn_stream_cleanup(p.clone(), basin, stream);
+            }
+            let _ = reply.send(result.map(|_| ()));
+        }
+    }
+}
+
+impl Op {
+    /// Answers the request with `e` without running it.
+    pub(crate) fn fail(self, e: ShardError) {
+        match self {
+            Op::ListBasins(_, r) => drop(r.send(Err(e))),
+            Op::CreateBasin(_, _, _, r) | Op::EnsureBasin(_, _, r) => drop(r.send(Err(e))),
+            Op::GetBasin(_, r) => drop(r.send(Err(e))),
+            Op::ReconfigureBasin(_, _, r) => drop(r.send(Err(e))),
+            Op::DeleteBasin(_, r) | Op::RemoveBasin(_, r) | Op::DeleteStream(_, _, r) => {
+                drop(r.send(Err(e)))
+            }
+            Op::ListStreams(_, _, r) => drop(r.send(Err(e))),
+            Op::CreateStream(_, r) | Op::EnsureStream(_, _, _, _, r) => drop(r.send(Err(e))),
+            Op::GetStream(_, _, r) | Op::ReconfigureStream(_, _, _, _, r) => drop(r.send(Err(e))),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Where partitions live: one object store (in memory, a local directory, or an S3-compatible
+//! bucket), one SlateDB database per partition under `<path>/<partition>/`, and a small
+//! layout object `<path>/strand-layout.json` that fixes the partition count forever.
+
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which object store holds the data.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    /// Not durable across restarts: the emulator mode, for development and benchmarks.
+    Memory,
+    /// A local directory (created if missing).
+    Local(std::path::PathBuf),
+    /// An S3-compatible bucket, configured from the standard `AWS_*` variables.
+    Bucket(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// Prefix inside the store (`--path`).
+    pub path: String,
+    /// Partition count written at first initialisation; ignored afterwards.
+    pub partitions_on_init: u32,
+}
+
+/// The persisted layout. Versioned so a future format can be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub version: u32,
+    pub partition_count: u32,
+}
+
+const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_OBJECT: &str = "strand-layout.json";
+
+/// Partitions allowed at initialisation: at least one, and few enough that idle SlateDB
+/// instances (tokio tasks, manifest polls) stay cheap.
+pub const PARTITIONS_MAX: u32 = 256;
+
+/// Hands each shard its object store. In-memory and local stores are shared (one namespace);
+/// a bucket client is built per shard so each shard's connection pool lives on its own
+/// storage runtime (shard-nothing, and no pooled connection outlives the runtime it was
+/// made on).
+#[derive(Clone)]
+pub struct ObjectStoreFactory {
+    kind: StoreKind,
+    shared: Option<Arc<dyn ObjectStore>>,
+}
+
+impl ObjectStoreFactory {
+    pub fn new(kind: &StoreKind) -> Result<Self, String> {
+        let shared = match kind {
+            StoreKind::Bucket(_) => None,
+            _ => Some(build_object_store(kind)?),
+        };
+        Ok(Self {
+            kind: kind.clone(),
+            shared,
+        })
+    }
+
+    pub fn store(&self) -> Result<Arc<dyn ObjectStore>, String> {
+        match &self.shared {
+            Some(s) => Ok(s.clone()),
+            None => build_object_store(&self.kind),
+        }
+    }
+}
+
+fn build_object_store(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
+    match kind {
+        StoreKind::Memory => Ok(Arc::new(InMemory::new())),
+        StoreKind::Local(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create --local-root {}: {e}", dir.display()))?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| format!("cannot open --local-root {}: {e}", dir.display()))?;
+            Ok(Arc::new(fs))
+        }
+        StoreKind::Bucket(bucket) => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // s2-lite's variable for a custom endpoint; object_store reads AWS_ENDPOINT.
+            if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL_S3") {
+                b = b.with_endpoint(ep);
+            }
+            let s3 = b
+                .build()
+                .map_err(|e| format!("cannot configure bucket {bucket}: {e}"))?;
+            Ok(Arc::new(s3))
+        }
+    }
+}
+
+pub fn partition_path(base: &str, partition: u32) -> Path {
+    let base = base.trim_matches('/');
+    if base.is_empty() {
+        Path::from(format!("{partition}"))
+    } else {
+        Path::from(format!("{base}/{partition}"))
+    }
+}
+
+fn layout_path(base: &str) -> Path {
+    let base = base.trim_matches('/');
+    if base.is_empty() {
+        Path::from(LAYOUT_OBJECT)
+    } else {
+        Path::from(format!("{base}/{LAYOUT_OBJECT}"))
+    }
+}
+
+/// Reads the layout, or writes it with `partitions_on_init` if this store is new. The write
+/// is create-only, so two servers initialising one bucket at once agree on one layout.
+pub async fn load_or_init_layout(
+    store: &Arc<dyn ObjectStore>,
+    base: &str,
+    partitions_on_init: u32,
+) -> Result<Layout, String> {
+    let path = layout_path(base);
+    for _ in 0..3 {
+        match store.get(&path).await {
+            Ok(got) => {
+                let bytes = got
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("reading {path}: {e}"))?;
+                let layout: Layout = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("corrupt {path}: {e}"))?;
+                if layout.version != LAYOUT_VERSION || layout.partition_count == 0 {
+                    return Err(format!("unsupported layout in {path}: {layout:?}"));
+                }
+                return Ok(layout);
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                let layout = Layout {
+                    version: LAYOUT_VERSION,
+                    partition_count: partitions_on_init,
+                };
+                let body = serde_json::to_vec(&layout).expect("layout serializes");
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match store.put_opts(&path, PutPayload::from(body), opts).await {
+                    Ok(_) => return Ok(layout),
+                    // Someone else initialised it first: read theirs.
+                    Err(object_store::Error::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(format!("writing {path}: {e}")),
+                }
+            }
+            Err(e) => return Err(format!("reading {path}: {e}")),
+        }
+    }
+    Err(format!("could not settle {path}"))
+}
+
+/// SlateDB settings for one partition: tuned for many small instances whose writes are
+/// flushed by their writer, then overridden by any `SL8_*` variables (as in s2-lite).
+pub fn slatedb_settings(kind: &StoreKind) -> Result<slatedb::Settings, String> {
+    let mut s = slatedb::Settings {
+        // Strand flushes after each write it must make durable; the interval is only a
+        // safety net for SlateDB's own bookkeeping.
+        flush_interval: Some(Duration::from_secs(1)),
+        // Idle instances poll the manifest: 1 s default is ~3 GETs/s each.
+        manifest_poll_interval: Duration::from_secs(10),
+        l0_sst_size_bytes: 16 * 1024 * 1024,
+        max_unflushed_bytes: 128 * 1024 * 1024,
+        // Writer-driven flushes are frequent; don't let their count force tiny L0s.
+        max_wal_flushes_before_l0_flush: 1 << 20,
+        ..Default::default()
+    };
+    if let StoreKind::Local(_) = kind {
+        // The local filesystem store cannot do If-Match: boundary files must be off.
+        if let Some(gc) = s.garbage_collector_options.as_mut() {
+            gc.boundary_files_enabled = false;
+        }
+    }
+    slatedb::Settings::from_env_with_default("SL8_", s)
+        .map_err(|e| format!("invalid SL8_* setting: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_fixed_at_init() {
+        let store = ObjectStoreFactory::new(&StoreKind::Memory).unwrap().store().unwrap();
+        futures::executor::block_on(async {
+            let a = load_or_init_layout(&store, "p", 8).await.unwrap();
+            let b = load_or_init_layout(&store, "p", 3).await.unwrap();
+            assert_eq!(a.partition_count, 8);
+            assert_eq!(b, a);
+        });
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(partition_path("", 3).as_ref(), "3");
+        assert_eq!(partition_path("/a/b/", 3).as_ref(), "a/b/3");
+    }
+}
