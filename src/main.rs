@@ -1,1 +1,109 @@
-fn main() {}
+//! `strand`: flags, then shards (storage opened), then the port check, then the acceptors,
+//! then wait for SIGTERM/SIGINT and shut down in order (stop accepting, drain, close the
+//! databases).
+
+mod acceptor;
+mod config;
+mod error;
+mod handlers;
+mod http;
+mod router;
+
+use clap::Parser;
+use shards::store::{StoreConfig, StoreKind};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = config::Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: config::Args) -> Result<(), String> {
+    args.validate()?;
+    let started = std::time::Instant::now();
+    let addr = SocketAddr::new(args.bind, args.port);
+    // glommio listeners set SO_REUSEPORT, so a stale server could silently share the port:
+    // refuse to start if anything holds it.
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("port {} is not free: {e}", args.port))?;
+
+    let kind = match (&args.local_root, &args.bucket) {
+        (Some(dir), _) => StoreKind::Local(dir.clone()),
+        (None, Some(b)) => StoreKind::Bucket(b.clone()),
+        (None, None) => StoreKind::Memory,
+    };
+    tracing::info!(store = ?kind, path = %args.path, "opening storage");
+    let shard_count = args
+        .shards
+        .unwrap_or_else(|| shards::runtime::allowed_cpus().len().max(1));
+    let running = shards::start(shards::ShardsConfig {
+        shard_count,
+        store: StoreConfig {
+            kind,
+            path: args.path.clone(),
+            partitions_on_init: args.partitions,
+        },
+        clock: Arc::new(shards::clock::SystemClock),
+    })?;
+
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let cfg = acceptor::AcceptorConfig {
+        addr,
+        router: router::RouterConfig {
+            cors: !args.no_cors,
+        },
+    };
+    running.start_serving(|_| acceptor::serve_fn(cfg, bound_tx.clone()));
+    for _ in 0..shard_count {
+        match bound_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                running.shutdown();
+                return Err(e);
+            }
+            Err(_) => {
+                running.shutdown();
+                return Err("a shard stopped before listening".into());
+            }
+        }
+    }
+    tracing::info!(
+        shards = shard_count,
+        partitions = running.partition_count,
+        %addr,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "serving"
+    );
+    println!("export S2_ACCOUNT_ENDPOINT=http://localhost:{}", args.port);
+    println!("export S2_BASIN_ENDPOINT=http://localhost:{}", args.port);
+    println!("export S2_ACCESS_TOKEN=ignored");
+
+    wait_for_signal()?;
+    tracing::info!("shutting down: draining requests, then closing storage");
+    running.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn wait_for_signal() -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
+    signals.forever().next();
+    Ok(())
+}

@@ -359,7 +359,10 @@ mod tests {
     #[test]
     fn zero_age_is_invalid() {
         let c: StreamConfig = serde_json::from_str(r#"{"retention_policy":{"age":0}}"#).unwrap();
-        assert_eq!(c.validate().unwrap_err(), "age must be greater than 0 seconds");
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "age must be greater than 0 seconds"
+        );
         let e = serde_json::from_str::<StreamConfig>(r#"{"timestamping":{"mode":"bogus"}}"#)
             .unwrap_err()
             .to_string();

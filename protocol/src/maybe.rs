@@ -34,7 +34,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Maybe<T> {
 
 /// For a present key whose `null` must be rejected (a PATCH bool): `Some(value)`, or
 /// serde's own "invalid type: null" error.
-pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -61,6 +63,8 @@ mod tests {
         let p: P = serde_json::from_str(r#"{"a":3}"#).unwrap();
         assert_eq!(p.a, Maybe::Value(3));
         let e = serde_json::from_str::<P>(r#"{"b":null}"#).err().unwrap();
-        assert!(e.to_string().starts_with("invalid type: null, expected a boolean"));
+        assert!(e
+            .to_string()
+            .starts_with("invalid type: null, expected a boolean"));
     }
 }

@@ -22,15 +22,13 @@ fn decode_component(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -88,7 +86,9 @@ impl ListParams {
     pub fn parse(query: &str) -> Result<Self, String> {
         let pairs = parse_pairs(query);
         let prefix = single(&pairs, "prefix")?.unwrap_or_default().to_owned();
-        let start_after = single(&pairs, "start_after")?.unwrap_or_default().to_owned();
+        let start_after = single(&pairs, "start_after")?
+            .unwrap_or_default()
+            .to_owned();
         let limit = match unsigned::<usize>(&pairs, "limit")? {
             None | Some(0) => LIST_LIMIT_MAX,
             Some(n) => n.min(LIST_LIMIT_MAX),

@@ -119,7 +119,9 @@ impl Partition {
             deleted_at_nanos: None,
             creation,
         };
-        self.put_basin(&name, meta).await.map(|e| (e, Provision::Created))
+        self.put_basin(&name, meta)
+            .await
+            .map(|e| (e, Provision::Created))
     }
 
     /// PUT: create, or replace the config wholesale, keeping `created_at` and the
@@ -136,7 +138,9 @@ impl Partition {
             Some(m) if m.config == config => Ok((BasinEntry { name, meta: m }, Provision::Noop)),
             Some(m) => {
                 let meta = BasinMeta { config, ..m };
-                self.put_basin(&name, meta).await.map(|e| (e, Provision::Updated))
+                self.put_basin(&name, meta)
+                    .await
+                    .map(|e| (e, Provision::Updated))
             }
             None => {
                 let meta = BasinMeta {
@@ -145,7 +149,9 @@ impl Partition {
                     deleted_at_nanos: None,
                     creation: None,
                 };
-                self.put_basin(&name, meta).await.map(|e| (e, Provision::Created))
+                self.put_basin(&name, meta)
+                    .await
+                    .map(|e| (e, Provision::Created))
             }
         }
     }
@@ -185,7 +191,8 @@ impl Partition {
     /// Final step of a basin's deletion, once none of its streams remain.
     pub async fn remove_basin(&self, name: BasinName) -> Result<(), ShardError> {
         let _guard = self.meta_lock.lock().await;
-        let marked = matches!(self.basins.borrow().get(&name), Some(m) if m.deleted_at_nanos.is_some());
+        let marked =
+            matches!(self.basins.borrow().get(&name), Some(m) if m.deleted_at_nanos.is_some());
         if !marked {
             return Ok(());
         }
@@ -215,7 +222,10 @@ impl Partition {
             });
         }
         let mut batch = WriteBatch::new();
-        batch.put(kv::basin_meta::key(name), kv::basin_meta::encode_value(&meta));
+        batch.put(
+            kv::basin_meta::key(name),
+            kv::basin_meta::encode_value(&meta),
+        );
         self.write_durable(batch).await?;
         self.basins.borrow_mut().insert(name.clone(), meta.clone());
         Ok(BasinEntry {

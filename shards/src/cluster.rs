@@ -46,7 +46,9 @@ impl Cluster {
 
     /// For start-up and shutdown messages; a full inbox hands the envelope back.
     pub(crate) fn try_send_control(&self, shard: usize, e: Envelope) -> Result<(), Envelope> {
-        self.inner.shards[shard].try_send(e).map_err(|InboxFull(e)| e)
+        self.inner.shards[shard]
+            .try_send(e)
+            .map_err(|InboxFull(e)| e)
     }
 
     async fn call<T>(
@@ -288,8 +290,7 @@ mod tests {
                 has_more: more,
             })
         };
-        let m = merge_pages(vec![p(&["a", "d"], false), p(&["b", "c"], false)], 3)
-            .unwrap();
+        let m = merge_pages(vec![p(&["a", "d"], false), p(&["b", "c"], false)], 3).unwrap();
         assert_eq!(m.items, vec!["a", "b", "c"]);
         assert!(m.has_more);
         let m = merge_pages(vec![p(&["a"], false), p(&["b"], false)], 3).unwrap();

@@ -8,15 +8,24 @@ pub enum ShardError {
     #[error("basin `{0}` not found")]
     BasinNotFound(BasinName),
     #[error("stream `{stream}` in basin `{basin}` not found")]
-    StreamNotFound { basin: BasinName, stream: StreamName },
+    StreamNotFound {
+        basin: BasinName,
+        stream: StreamName,
+    },
     #[error("basin `{0}` already exists")]
     BasinAlreadyExists(BasinName),
     #[error("stream `{stream}` in basin `{basin}` already exists")]
-    StreamAlreadyExists { basin: BasinName, stream: StreamName },
+    StreamAlreadyExists {
+        basin: BasinName,
+        stream: StreamName,
+    },
     #[error("basin `{0}` is being deleted")]
     BasinDeletionPending(BasinName),
     #[error("stream deletion pending")]
-    StreamDeletionPending { basin: BasinName, stream: StreamName },
+    StreamDeletionPending {
+        basin: BasinName,
+        stream: StreamName,
+    },
     /// A bounded in-memory table is full.
     #[error("{what} limit reached: {limit}")]
     CapacityExceeded { what: &'static str, limit: usize },

@@ -86,7 +86,11 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         let owned: Vec<u32> = (0..layout.partition_count)
             .filter(|&p| shard_for_partition(p, n) == id)
             .collect();
-        let (store, base, settings) = (factory.store()?, config.store.path.clone(), settings.clone());
+        let (store, base, settings) = (
+            factory.store()?,
+            config.store.path.clone(),
+            settings.clone(),
+        );
         let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let opened = futures::future::join_all(owned.into_iter().map(|p| {

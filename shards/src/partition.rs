@@ -112,7 +112,10 @@ async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
         .await?;
     while let Some(kv) = iter.next().await? {
         let name = kv::basin_meta::decode_key(&kv.key).map_err(corrupt)?;
-        basins.insert(name, kv::basin_meta::decode_value(&kv.value).map_err(corrupt)?);
+        basins.insert(
+            name,
+            kv::basin_meta::decode_value(&kv.value).map_err(corrupt)?,
+        );
     }
     let mut streams: StreamTable = BTreeMap::new();
     let mut stream_count = 0;

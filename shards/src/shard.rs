@@ -40,7 +40,12 @@ pub(crate) enum Envelope {
 /// Partition operations; each carries its own reply sender.
 pub(crate) enum Op {
     ListBasins(NameRange, Reply<Page<BasinEntry>>),
-    CreateBasin(BasinName, BasinConfig, Option<String>, Reply<(BasinEntry, Provision)>),
+    CreateBasin(
+        BasinName,
+        BasinConfig,
+        Option<String>,
+        Reply<(BasinEntry, Provision)>,
+    ),
     EnsureBasin(BasinName, BasinConfig, Reply<(BasinEntry, Provision)>),
     GetBasin(BasinName, Reply<BasinEntry>),
     ReconfigureBasin(BasinName, BasinReconfiguration, Reply<BasinConfig>),
@@ -48,7 +53,13 @@ pub(crate) enum Op {
     RemoveBasin(BasinName, Reply<()>),
     ListStreams(BasinName, NameRange, Reply<Page<StreamEntry>>),
     CreateStream(Box<CreateStream>, Reply<(StreamEntry, Provision)>),
-    EnsureStream(BasinName, StreamName, StreamConfig, BasinView, Reply<(StreamEntry, Provision)>),
+    EnsureStream(
+        BasinName,
+        StreamName,
+        StreamConfig,
+        BasinView,
+        Reply<(StreamEntry, Provision)>,
+    ),
     GetStream(BasinName, StreamName, Reply<StreamEntry>),
     ReconfigureStream(
         BasinName,

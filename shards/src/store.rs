@@ -130,8 +130,8 @@ pub async fn load_or_init_layout(
                     .bytes()
                     .await
                     .map_err(|e| format!("reading {path}: {e}"))?;
-                let layout: Layout = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("corrupt {path}: {e}"))?;
+                let layout: Layout =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("corrupt {path}: {e}"))?;
                 if layout.version != LAYOUT_VERSION || layout.partition_count == 0 {
                     return Err(format!("unsupported layout in {path}: {layout:?}"));
                 }
@@ -191,7 +191,10 @@ mod tests {
 
     #[test]
     fn layout_is_fixed_at_init() {
-        let store = ObjectStoreFactory::new(&StoreKind::Memory).unwrap().store().unwrap();
+        let store = ObjectStoreFactory::new(&StoreKind::Memory)
+            .unwrap()
+            .store()
+            .unwrap();
         futures::executor::block_on(async {
             let a = load_or_init_layout(&store, "p", 8).await.unwrap();
             let b = load_or_init_layout(&store, "p", 3).await.unwrap();

@@ -104,7 +104,13 @@ impl Partition {
             Some(m) => {
                 let config = requested.resolve(view.default_stream_config.as_ref());
                 if config == m.config {
-                    return Ok((StreamEntry { name: stream, meta: m }, Provision::Noop));
+                    return Ok((
+                        StreamEntry {
+                            name: stream,
+                            meta: m,
+                        },
+                        Provision::Noop,
+                    ));
                 }
                 let meta = StreamMeta { config, ..m };
                 self.put_stream(&basin, &stream, meta)
@@ -174,7 +180,8 @@ impl Partition {
         stream: StreamName,
     ) -> Result<(), ShardError> {
         let _guard = self.meta_lock.lock().await;
-        let marked = matches!(self.stream_meta(&basin, &stream), Some(m) if m.deleted_at_nanos.is_some());
+        let marked =
+            matches!(self.stream_meta(&basin, &stream), Some(m) if m.deleted_at_nanos.is_some());
         if !marked {
             return Ok(());
         }

@@ -1,0 +1,325 @@
+//! HTTP/1.1 with httparse: keep-alive, `content-length` and chunked bodies, `Expect:
+//! 100-continue`, bounded heads and bodies. A malformed request gets a bare 400 (431 for an
+//! oversized head) and the connection closes; the server keeps serving others.
+
+use super::limits::{HEADERS_MAX, HEAD_BYTES_MAX, IDLE_TIMEOUT, STALL_TIMEOUT};
+use super::Conn;
+use crate::http::{Request, Response};
+use bytes::Bytes;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use protocol::error::{ApiError, ErrorCode};
+use protocol::limits::REQUEST_BODY_BYTES_MAX;
+use shards::runtime::timeout;
+
+/// Why a connection stops.
+enum Stop {
+    /// Peer closed, timed out, or an I/O error: nothing more to say.
+    Quiet,
+    /// Say this, then close.
+    Respond(Response),
+}
+
+struct Head {
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    keep_alive: bool,
+}
+
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, mut buf: Vec<u8>, conn: Conn) {
+    loop {
+        let outcome = one_request(&mut io, &mut buf, &conn).await;
+        let (resp, keep_alive, head_only) = match outcome {
+            Ok(Some(x)) => x,
+            Ok(None) | Err(Stop::Quiet) => return,
+            Err(Stop::Respond(r)) => (r, false, false),
+        };
+        let keep_alive = keep_alive && !conn.is_draining();
+        if write_response(&mut io, resp, keep_alive, head_only)
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            let _ = io.close().await;
+            return;
+        }
+    }
+}
+
+/// Reads, routes and answers one request. `Ok(None)`: the peer closed between requests.
+async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    conn: &Conn,
+) -> Result<Option<(Response, bool, bool)>, Stop> {
+    let Some(head) = read_head(io, buf, conn).await? else {
+        return Ok(None);
+    };
+    let body = read_body(io, buf, &head).await?;
+    let head_only = head.method == Method::HEAD;
+    let keep_alive = head.keep_alive;
+    let req = Request {
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
+        body,
+    };
+    let resp = conn.route(req).await;
+    Ok(Some((resp, keep_alive, head_only)))
+}
+
+async fn read_head<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    conn: &Conn,
+) -> Result<Option<Head>, Stop> {
+    loop {
+        if !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let head = to_head(&req)?;
+                    buf.drain(..n);
+                    return Ok(Some(head));
+                }
+                Ok(httparse::Status::Partial) => {
+                    if buf.len() > HEAD_BYTES_MAX {
+                        return Err(Stop::Respond(Response::empty(
+                            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        )));
+                    }
+                }
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(Stop::Respond(Response::empty(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    )))
+                }
+                Err(_) => return Err(Stop::Respond(Response::empty(StatusCode::BAD_REQUEST))),
+            }
+        }
+        // Between requests wait long (or until draining); mid-head, a stall is an error.
+        let n = if buf.is_empty() {
+            let draining = conn.draining();
+            let read = read_more(io, buf, IDLE_TIMEOUT);
+            match futures::future::select(std::pin::pin!(read), draining).await {
+                futures::future::Either::Left((n, _)) => n?,
+                futures::future::Either::Right(_) => return Ok(None),
+            }
+        } else {
+            read_more(io, buf, STALL_TIMEOUT).await?
+        };
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(Stop::Quiet)
+            };
+        }
+    }
+}
+
+async fn read_more<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    limit: std::time::Duration,
+) -> Result<usize, Stop> {
+    let mut chunk = [0u8; 16 * 1024];
+    match timeout(limit, io.read(&mut chunk)).await {
+        Some(Ok(n)) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        }
+        Some(Err(_)) | None => Err(Stop::Quiet),
+    }
+}
+
+fn to_head(req: &httparse::Request) -> Result<Head, Stop> {
+    let bad = || Stop::Respond(Response::empty(StatusCode::BAD_REQUEST));
+    let method = Method::from_bytes(req.method.ok_or_else(bad)?.as_bytes()).map_err(|_| bad())?;
+    let target = req.path.ok_or_else(bad)?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad())?;
+        headers.append(name, value);
+    }
+    let connection = headers
+        .get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let keep_alive = match req.version {
+        Some(1) => !connection.contains("close"),
+        _ => connection.contains("keep-alive"),
+    };
+    Ok(Head {
+        method,
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+        keep_alive,
+    })
+}
+
+/// The buffered-body limit answers as s2-lite's extractors do: `bad_json`, or `bad_proto`
+/// for protobuf bodies.
+fn too_large(headers: &HeaderMap) -> Stop {
+    let is_proto = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("protobuf"));
+    let code = if is_proto {
+        ErrorCode::BadProto
+    } else {
+        ErrorCode::BadJson
+    };
+    Stop::Respond(Response::error(&ApiError::new(
+        code,
+        "Failed to buffer the request body: length limit exceeded",
+    )))
+}
+
+async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    head: &Head,
+) -> Result<Bytes, Stop> {
+    let h = &head.headers;
+    let chunked = h
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = match h.get(http::header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or(Stop::Respond(Response::empty(StatusCode::BAD_REQUEST)))?,
+        ),
+    };
+    if !chunked && length.unwrap_or(0) == 0 {
+        return Ok(Bytes::new());
+    }
+    if length.is_some_and(|n| n > REQUEST_BODY_BYTES_MAX) {
+        return Err(too_large(h));
+    }
+    let expects_continue = h
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue && buf.is_empty() {
+        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(|_| Stop::Quiet)?;
+    }
+    if chunked {
+        return read_chunked(io, buf, h).await;
+    }
+    let n = length.unwrap_or(0);
+    while buf.len() < n {
+        if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+            return Err(Stop::Quiet);
+        }
+    }
+    Ok(Bytes::from(buf.drain(..n).collect::<Vec<u8>>()))
+}
+
+async fn read_chunked<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    h: &HeaderMap,
+) -> Result<Bytes, Stop> {
+    let bad = || Stop::Respond(Response::empty(StatusCode::BAD_REQUEST));
+    let mut body = Vec::new();
+    loop {
+        // Chunk-size line.
+        let line_end = loop {
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                break i;
+            }
+            if buf.len() > 1024 {
+                return Err(bad());
+            }
+            if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+                return Err(Stop::Quiet);
+            }
+        };
+        let line = std::str::from_utf8(&buf[..line_end]).map_err(|_| bad())?;
+        let size_str = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_str, 16).map_err(|_| bad())?;
+        buf.drain(..line_end + 2);
+        if size == 0 {
+            // Trailers, if any, end with an empty line.
+            loop {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    buf.drain(..i + 2);
+                    if i == 0 {
+                        return Ok(Bytes::from(body));
+                    }
+                    continue;
+                }
+                if buf.len() > HEAD_BYTES_MAX {
+                    return Err(bad());
+                }
+                if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+                    return Err(Stop::Quiet);
+                }
+            }
+        }
+        if body.len() + size > REQUEST_BODY_BYTES_MAX {
+            return Err(too_large(h));
+        }
+        while buf.len() < size + 2 {
+            if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+                return Err(Stop::Quiet);
+            }
+        }
+        if &buf[size..size + 2] != b"\r\n" {
+            return Err(bad());
+        }
+        body.extend_from_slice(&buf[..size]);
+        buf.drain(..size + 2);
+    }
+}
+
+async fn write_response<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    resp: Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(256);
+    let reason = resp.status.canonical_reason().unwrap_or("");
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status.as_u16(), reason);
+    for (name, value) in resp.headers.iter() {
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        out.push_str(value.to_str().unwrap_or(""));
+        out.push_str("\r\n");
+    }
+    let _ = write!(out, "content-length: {}\r\n", resp.body.len());
+    let _ = write!(
+        out,
+        "date: {}\r\n",
+        httpdate::fmt_http_date(std::time::SystemTime::now())
+    );
+    if !keep_alive {
+        out.push_str("connection: close\r\n");
+    }
+    out.push_str("\r\n");
+    if head_only || resp.body.is_empty() {
+        io.write_all(out.as_bytes()).await?;
+    } else {
+        let mut all = out.into_bytes();
+        all.extend_from_slice(&resp.body);
+        io.write_all(&all).await?;
+    }
+    io.flush().await
+}

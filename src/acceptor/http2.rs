@@ -1,0 +1,151 @@
+//! HTTP/2 with prior knowledge (h2c), as the official Rust SDK, CLI and Python SDK speak it.
+//! h2 wants tokio's I/O traits; `tokio_util::compat` adapts glommio's stream. Each request
+//! becomes a task on this shard; draining sends GOAWAY and lets open streams finish.
+
+use super::limits::{H2_HEADER_LIST_BYTES_MAX, H2_STREAMS_MAX};
+use super::Conn;
+use crate::http::{Request, Response};
+use bytes::{Bytes, BytesMut};
+use futures::future::{select, Either};
+use futures::io::{AsyncRead, AsyncWrite};
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::HeaderValue;
+use protocol::error::{ApiError, ErrorCode};
+use protocol::limits::REQUEST_BODY_BYTES_MAX;
+use shards::runtime::spawn_local;
+use tokio_util::compat::FuturesAsyncReadCompatExt;
+
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Conn) {
+    let handshake = h2::server::Builder::new()
+        .max_concurrent_streams(H2_STREAMS_MAX)
+        .max_header_list_size(H2_HEADER_LIST_BYTES_MAX)
+        .handshake::<_, Bytes>(io.compat());
+    let mut h2 = match handshake.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "h2 handshake failed");
+            return;
+        }
+    };
+    let mut draining = false;
+    loop {
+        let next = if draining {
+            h2.accept().await
+        } else {
+            let raced = match select(std::pin::pin!(h2.accept()), conn.draining()).await {
+                Either::Left((next, _)) => Some(next),
+                Either::Right(_) => None,
+            };
+            match raced {
+                Some(next) => next,
+                None => {
+                    draining = true;
+                    h2.graceful_shutdown();
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(Ok((req, respond))) => {
+                spawn_local(handle_stream(req, respond, conn.clone())).detach();
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "h2 connection error");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+async fn handle_stream(
+    req: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    conn: Conn,
+) {
+    let (parts, body) = req.into_parts();
+    let resp = match read_body(body, &parts.headers).await {
+        Ok(body) => {
+            let head_only = parts.method == http::Method::HEAD;
+            let req = Request {
+                method: parts.method,
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or("").to_owned(),
+                headers: parts.headers,
+                body,
+            };
+            let resp = conn.route(req).await;
+            if head_only {
+                let len = resp.body.len();
+                let mut r = resp;
+                r.body = Bytes::new();
+                r.headers
+                    .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+                r
+            } else {
+                resp
+            }
+        }
+        Err(Some(resp)) => resp,
+        Err(None) => return,
+    };
+    send(&mut respond, resp);
+}
+
+/// Buffers a unary body, releasing flow-control capacity as it goes. `Err(None)`: the
+/// client reset the stream.
+async fn read_body(
+    mut body: RecvStream,
+    headers: &http::HeaderMap,
+) -> Result<Bytes, Option<Response>> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|_| None)?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if out.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {
+            let is_proto = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("protobuf"));
+            let code = if is_proto {
+                ErrorCode::BadProto
+            } else {
+                ErrorCode::BadJson
+            };
+            return Err(Some(Response::error(&ApiError::new(
+                code,
+                "Failed to buffer the request body: length limit exceeded",
+            ))));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+fn send(respond: &mut SendResponse<Bytes>, resp: Response) {
+    let mut builder = http::Response::builder().status(resp.status);
+    if let Some(h) = builder.headers_mut() {
+        *h = resp.headers;
+        h.insert(
+            http::header::DATE,
+            HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+                .expect("http date is a valid header value"),
+        );
+        if !h.contains_key(http::header::CONTENT_LENGTH) {
+            h.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(resp.body.len()),
+            );
+        }
+    }
+    let head = builder.body(()).expect("response head builds");
+    let end = resp.body.is_empty();
+    match respond.send_response(head, end) {
+        Ok(mut stream) if !end => {
+            // h2 queues the data and sends it as the peer's window allows.
+            let _ = stream.send_data(resp.body, true);
+        }
+        _ => {}
+    }
+}

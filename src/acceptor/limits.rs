@@ -1,0 +1,21 @@
+//! What one connection may hold. Request bodies are bounded by `protocol::limits`.
+
+use std::time::Duration;
+
+/// Bytes of an HTTP/1.1 request head (request line and headers): larger gets 431.
+pub const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Headers per HTTP/1.1 request: more gets 431.
+pub const HEADERS_MAX: usize = 100;
+/// HTTP/2 header list size (decoded), the same bound as HTTP/1.1's head.
+pub const H2_HEADER_LIST_BYTES_MAX: u32 = 64 * 1024;
+/// Concurrent HTTP/2 streams per connection: bounds per-connection request memory
+/// (each may buffer a 2 MiB body: 200 MiB worst case per connection, shared by the
+/// shard's connection bound below).
+pub const H2_STREAMS_MAX: u32 = 100;
+/// Connections one shard serves at once; past it new connections are closed at accept,
+/// so file descriptors stay bounded.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+/// An idle keep-alive connection is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A request whose head or body stalls this long is dropped (slow-loris guard).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);

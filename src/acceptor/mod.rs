@@ -1,0 +1,138 @@
+//! The acceptor: on every shard, a listener on the shared port (SO_REUSEPORT lets the kernel
+//! spread connections over shards), a sniff of the first bytes to tell HTTP/2 prior knowledge
+//! from HTTP/1.1, and a task per connection. It owns no stream state: every request goes to
+//! the owning shard through the `Cluster`.
+
+mod http1;
+mod http2;
+pub mod limits;
+mod rewind;
+
+use crate::http::{Request, Response};
+use crate::router::{self, RouterConfig};
+use futures::future::{select, Either, FutureExt};
+use futures::io::AsyncReadExt;
+use shards::runtime::{spawn_local, timeout, TcpListener, TcpStream};
+use shards::{Cluster, ServeFn, ShardContext};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Clone, Copy)]
+pub struct AcceptorConfig {
+    pub addr: SocketAddr,
+    pub router: RouterConfig,
+}
+
+/// What a connection task carries: how to route, and whether to wind down.
+#[derive(Clone)]
+pub struct Conn {
+    cluster: Cluster,
+    router: RouterConfig,
+    ctx: ShardContext,
+}
+
+impl Conn {
+    pub async fn route(&self, req: Request) -> Response {
+        router::handle(&self.cluster, self.router, req).await
+    }
+
+    pub fn draining(&self) -> impl std::future::Future<Output = ()> + Unpin {
+        self.ctx.draining.clone().map(|_| ())
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.ctx.draining.peek().is_some()
+    }
+}
+
+/// Builds the front end for one shard. `bound` hears whether its listener came up.
+pub fn serve_fn(
+    cfg: AcceptorConfig,
+    bound: std::sync::mpsc::Sender<Result<(), String>>,
+) -> ServeFn {
+    Box::new(move |ctx: ShardContext| Box::pin(serve(ctx, cfg, bound)))
+}
+
+async fn serve(
+    ctx: ShardContext,
+    cfg: AcceptorConfig,
+    bound: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let listener = match TcpListener::bind(cfg.addr) {
+        Ok(l) => {
+            let _ = bound.send(Ok(()));
+            l
+        }
+        Err(e) => {
+            let _ = bound.send(Err(format!(
+                "shard {}: bind {}: {e}",
+                ctx.shard_id, cfg.addr
+            )));
+            return;
+        }
+    };
+    let conn = Conn {
+        cluster: ctx.cluster.clone(),
+        router: cfg.router,
+        ctx: ctx.clone(),
+    };
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        let accepted = match select(std::pin::pin!(listener.accept()), conn.draining()).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right(_) => break,
+        };
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                shards::runtime::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open.get() >= limits::CONNECTIONS_PER_SHARD_MAX {
+            drop(stream);
+            continue;
+        }
+        open.set(open.get() + 1);
+        let (conn, open) = (conn.clone(), open.clone());
+        spawn_local(async move {
+            connection(stream, conn).await;
+            open.set(open.get() - 1);
+        })
+        .detach();
+    }
+    drop(listener);
+    // Connections close after their in-flight requests once draining; wait for them.
+    while open.get() > 0 {
+        shards::runtime::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn connection(mut stream: TcpStream, conn: Conn) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    // Read until the bytes either are, or cannot be, the HTTP/2 preface.
+    loop {
+        let read = timeout(limits::STALL_TIMEOUT, stream.read(&mut chunk)).await;
+        match read {
+            Some(Ok(0)) | Some(Err(_)) | None => return,
+            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+        let k = buf.len().min(H2_PREFACE.len());
+        if buf[..k] != H2_PREFACE[..k] || buf.len() >= H2_PREFACE.len() {
+            break;
+        }
+    }
+    if buf.starts_with(H2_PREFACE) {
+        http2::serve(rewind::Rewind::new(buf, stream), conn).await;
+    } else {
+        http1::serve(stream, buf, conn).await;
+    }
+}

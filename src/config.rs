@@ -1,0 +1,80 @@
+//! Command-line flags. `--help` is generated from these doc comments, so each says what the
+//! flag does, its default, and what it trades.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strand",
+    version,
+    about = "A thread-per-core server for the S2 durable streams API, on SlateDB.",
+    long_about = "A thread-per-core server for the S2 durable streams API, on SlateDB.\n\n\
+        Storage is in memory unless --local-root or --bucket is given. Every acknowledged \
+        write is durable in the object store first.\n\n\
+        Environment: RUST_LOG (log filter, default info); AWS_* (bucket endpoint, keys, \
+        region, AWS_ALLOW_HTTP) with --bucket; SL8_* (SlateDB settings, e.g. \
+        SL8_MANIFEST_POLL_INTERVAL=5s)."
+)]
+pub struct Args {
+    /// Port to listen on, for HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) alike.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to bind. Tests use 127.0.0.1.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Shards: one pinned core each, with its own executor and SlateDB writer thread.
+    /// Default: the cores this process may use. More shards add write capacity; each costs
+    /// two threads.
+    #[arg(long)]
+    pub shards: Option<usize>,
+
+    /// Partitions (SlateDB databases) when the store is first initialised; recorded in the
+    /// store and fixed afterwards, so a restart with another --shards reads the same data.
+    /// More partitions spread load over more shards but each adds its own WAL PUTs when
+    /// busy and a manifest poll when idle.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: u32,
+
+    /// Keep data in this local directory (created if missing) instead of memory.
+    #[arg(long, value_name = "DIR", conflicts_with = "bucket")]
+    pub local_root: Option<PathBuf>,
+
+    /// Keep data in this S3-compatible bucket, configured from AWS_ENDPOINT (or
+    /// AWS_ENDPOINT_URL_S3), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
+    /// AWS_ALLOW_HTTP.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Prefix inside the store for all of Strand's objects.
+    #[arg(long, default_value = "")]
+    pub path: String,
+
+    /// Disable the permissive CORS headers (on by default, as in s2-lite).
+    #[arg(long)]
+    pub no_cors: bool,
+}
+
+impl Args {
+    /// Checks values clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shards == Some(0) {
+            return Err("--shards must be at least 1".into());
+        }
+        if self.partitions == 0 || self.partitions > shards::store::PARTITIONS_MAX {
+            return Err(format!(
+                "--partitions must be between 1 and {}",
+                shards::store::PARTITIONS_MAX
+            ));
+        }
+        if let Some(b) = &self.bucket {
+            if b.is_empty() {
+                return Err("--bucket must not be empty".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,161 @@
+//! Routing: path and method to handler, s2-lite's 404 (empty body) and 405 (with `allow`),
+//! `HEAD` wherever `GET` is, and the permissive CORS layer (API.md §1.1, §1.7, §2).
+
+use crate::handlers::{basins, streams, stubs, HandlerResult};
+use crate::http::{Request, Response};
+use http::{HeaderValue, Method, StatusCode};
+use shards::Cluster;
+
+#[derive(Clone, Copy)]
+pub struct RouterConfig {
+    pub cors: bool,
+}
+
+pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> Response {
+    let origin = req.headers.get(http::header::ORIGIN).cloned();
+    let is_head = req.method == Method::HEAD;
+    let mut resp = if cfg.cors && is_preflight(&req) {
+        preflight(&req)
+    } else {
+        if is_head {
+            req.method = Method::GET;
+        }
+        match dispatch(cluster, req).await {
+            Ok(r) => r,
+            Err(e) => Response::error(&e),
+        }
+    };
+    if cfg.cors {
+        let h = &mut resp.headers;
+        h.insert(
+            http::header::VARY,
+            HeaderValue::from_static(
+                "origin, access-control-request-method, access-control-request-headers",
+            ),
+        );
+        h.insert(
+            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        if let Some(o) = origin {
+            h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        }
+    }
+    resp
+}
+
+fn is_preflight(req: &Request) -> bool {
+    req.method == Method::OPTIONS
+        && req
+            .headers
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Mirrors what the browser asks for.
+fn preflight(req: &Request) -> Response {
+    let mut r = Response::empty(StatusCode::OK);
+    for (ask, allow) in [
+        (
+            http::header::ACCESS_CONTROL_REQUEST_METHOD,
+            http::header::ACCESS_CONTROL_ALLOW_METHODS,
+        ),
+        (
+            http::header::ACCESS_CONTROL_REQUEST_HEADERS,
+            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        ),
+    ] {
+        if let Some(v) = req.headers.get(&ask) {
+            r.headers.insert(allow, v.clone());
+        }
+    }
+    r
+}
+
+fn not_found() -> HandlerResult {
+    Ok(Response::empty(StatusCode::NOT_FOUND))
+}
+
+fn not_allowed(allow: &'static str) -> HandlerResult {
+    let mut r = Response::empty(StatusCode::METHOD_NOT_ALLOWED);
+    r.headers
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    Ok(r)
+}
+
+async fn dispatch(cluster: &Cluster, req: Request) -> HandlerResult {
+    let path = req.path.clone();
+    let segs: Vec<&str> = match path.strip_prefix('/') {
+        Some(p) => p.split('/').collect(),
+        None => return not_found(),
+    };
+    if segs.iter().any(|s| s.is_empty()) {
+        return not_found();
+    }
+    let m = req.method.clone();
+    match segs.as_slice() {
+        ["health"] | ["ping"] => match m {
+            Method::GET => Ok(Response::text(StatusCode::OK, "OK")),
+            _ => not_allowed("GET,HEAD"),
+        },
+        ["v1", "basins"] => match m {
+            Method::GET => basins::list(cluster, req).await,
+            Method::POST => basins::create(cluster, req).await,
+            _ => not_allowed("GET,HEAD,POST"),
+        },
+        ["v1", "basins", b] => match m {
+            Method::GET => basins::get(cluster, b).await,
+            Method::PUT => basins::ensure(cluster, req, b).await,
+            Method::PATCH => basins::reconfigure(cluster, req, b).await,
+            Method::DELETE => basins::delete(cluster, b).await,
+            _ => not_allowed("GET,HEAD,PUT,PATCH,DELETE"),
+        },
+        ["v1", "streams"] => match m {
+            Method::GET => streams::list(cluster, req).await,
+            Method::POST => streams::create(cluster, req).await,
+            _ => not_allowed("GET,HEAD,POST"),
+        },
+        ["v1", "streams", s] => match m {
+            Method::GET => streams::get(cluster, req, s).await,
+            Method::PUT => streams::ensure(cluster, req, s).await,
+            Method::PATCH => streams::reconfigure(cluster, req, s).await,
+            Method::DELETE => streams::delete(cluster, req, s).await,
+            _ => not_allowed("GET,HEAD,PUT,PATCH,DELETE"),
+        },
+        ["v1", "access-tokens"] => match m {
+            Method::GET => stubs::list_access_tokens(&req),
+            Method::POST => stubs::issue_access_token(&req),
+            _ => not_allowed("GET,HEAD,POST"),
+        },
+        ["v1", "access-tokens", id] => match m {
+            Method::DELETE => stubs::revoke_access_token(id),
+            _ => not_allowed("DELETE"),
+        },
+        ["v1", "metrics"] => get_only(&m, || stubs::metrics(&req, 0)),
+        ["v1", "metrics", b] => get_only(&m, || {
+            crate::handlers::path_basin(b)?;
+            stubs::metrics(&req, 1)
+        }),
+        ["v1", "metrics", b, s] => get_only(&m, || {
+            crate::handlers::path_basin(b)?;
+            crate::handlers::path_stream(s)?;
+            stubs::metrics(&req, 2)
+        }),
+        ["v1", "locations"] => get_only(&m, stubs::locations),
+        ["v1", "locations", "default"] => match m {
+            Method::GET => stubs::locations(),
+            Method::PUT => {
+                crate::handlers::json_body::<String>(&req)?;
+                stubs::locations()
+            }
+            _ => not_allowed("GET,HEAD,PUT"),
+        },
+        _ => not_found(),
+    }
+}
+
+fn get_only(m: &Method, f: impl FnOnce() -> HandlerResult) -> HandlerResult {
+    match *m {
+        Method::GET => f(),
+        _ => not_allowed("GET,HEAD"),
+    }
+}
