@@ -37,10 +37,7 @@ fn run(args: config::Args) -> Result<(), String> {
     args.validate()?;
     let started = std::time::Instant::now();
     let addr = SocketAddr::new(args.bind, args.port);
-    // glommio listeners set SO_REUSEPORT, so a stale server could silently share the port:
-    // refuse to start if anything holds it.
-    std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("port {} is not free: {e}", args.port))?;
+    refuse_port_in_use(addr)?;
 
     let kind = match (&args.local_root, &args.bucket) {
         (Some(dir), _) => StoreKind::Local(dir.clone()),
@@ -98,6 +95,21 @@ fn run(args: config::Args) -> Result<(), String> {
     running.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// glommio listeners set SO_REUSEPORT, so a stale server on our port would silently share
+/// it: refuse to start if anything already accepts connections there. (A plain bind test
+/// would also trip on the previous run's closing connections after a crash.)
+fn refuse_port_in_use(addr: SocketAddr) -> Result<(), String> {
+    let probe = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    match std::net::TcpStream::connect_timeout(&probe, std::time::Duration::from_millis(500)) {
+        Ok(_) => Err(format!("port {} is already in use", addr.port())),
+        Err(_) => Ok(()),
+    }
 }
 
 fn wait_for_signal() -> Result<(), String> {

@@ -15,7 +15,14 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
     let origin = req.headers.get(http::header::ORIGIN).cloned();
     let is_head = req.method == Method::HEAD;
     let mut resp = if cfg.cors && is_preflight(&req) {
-        preflight(&req)
+        let mut r = preflight(&req);
+        // s2-lite's preflight also carries the route's `allow` (its router runs first).
+        if let Ok(routed) = dispatch(cluster, req).await {
+            if let Some(allow) = routed.headers.get(http::header::ALLOW) {
+                r.headers.insert(http::header::ALLOW, allow.clone());
+            }
+        }
+        r
     } else {
         if is_head {
             req.method = Method::GET;

@@ -64,4 +64,5 @@ pub struct ListStreamsResponse {
 #[derive(Debug, Deserialize)]
 pub struct IssueAccessTokenRequest {
     pub id: String,
+    pub scope: serde_json::Value,
 }

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Differential control-plane check: sends the same HTTP/1.1 requests to Strand and to
+`s2 lite` and compares status, the headers clients read, and bodies (timestamps masked).
+
+Usage: differential.py STRAND_URL LITE_URL   (each like http://127.0.0.1:8080)
+Prints one line per case and ends with 'N passed, N failed'."""
+
+import http.client
+import json
+import re
+import sys
+import urllib.parse
+
+TS = re.compile(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"')
+B = "diff-basin-1"
+B2 = "diff-basin-2"
+J = {"content-type": "application/json"}
+
+
+def H(**kw):
+    h = dict(J)
+    h.update({k.replace("_", "-"): v for k, v in kw.items()})
+    return h
+
+
+def SB(extra=None, basin=B):
+    h = {"s2-basin": basin, **J}
+    h.update(extra or {})
+    return h
+
+
+# (name, method, path, headers, body). Run in order against each server.
+CASES = [
+    ("health", "GET", "/health", {}, None),
+    ("ping", "GET", "/ping", {}, None),
+    ("unknown path 404", "GET", "/v1/nope", {}, None),
+    ("trailing slash 404", "GET", "/v1/basins/", {}, None),
+    ("405 with allow", "PATCH", "/v1/basins", {}, None),
+    ("head list", "HEAD", "/v1/basins", {}, None),
+    ("list empty", "GET", "/v1/basins?prefix=diff-", {}, None),
+    ("list bad limit", "GET", "/v1/basins?limit=x", {}, None),
+    ("list negative limit", "GET", "/v1/basins?limit=-1", {}, None),
+    ("list bad prefix", "GET", "/v1/basins?prefix=-a", {}, None),
+    ("list bad start_after", "GET", "/v1/basins?start_after=A", {}, None),
+    ("create no content-type", "POST", "/v1/basins", {}, '{"basin":"%s"}' % B),
+    ("create text content-type", "POST", "/v1/basins", {"content-type": "text/plain"}, '{"basin":"%s"}' % B),
+    ("create empty body", "POST", "/v1/basins", J, ""),
+    ("create bad json", "POST", "/v1/basins", J, "{"),
+    ("create trailing", "POST", "/v1/basins", J, '{"basin":"%s"} x' % B),
+    ("create missing basin", "POST", "/v1/basins", J, "{}"),
+    ("create short name", "POST", "/v1/basins", J, '{"basin":"short"}'),
+    ("create long name", "POST", "/v1/basins", J, '{"basin":"%s"}' % ("a" * 49)),
+    ("create uppercase", "POST", "/v1/basins", J, '{"basin":"Abcdefgh"}'),
+    ("create ends hyphen", "POST", "/v1/basins", J, '{"basin":"abcdefg-"}'),
+    ("create underscore", "POST", "/v1/basins", J, '{"basin":"abc_defg"}'),
+    ("create zero age", "POST", "/v1/basins", J, '{"basin":"%s","config":{"default_stream_config":{"retention_policy":{"age":0}}}}' % B),
+    ("create bad mode", "POST", "/v1/basins", J, '{"basin":"%s","config":{"default_stream_config":{"timestamping":{"mode":"bogus"}}}}' % B),
+    ("create bad cipher", "POST", "/v1/basins", J, '{"basin":"%s","config":{"stream_cipher":"rot13"}}' % B),
+    ("create long token", "POST", "/v1/basins", H(s2_request_token="x" * 37), '{"basin":"%s"}' % B),
+    ("create", "POST", "/v1/basins", H(s2_request_token="tok-1"), '{"basin":"%s","config":{"default_stream_config":{"retention_policy":{"age":10},"timestamping":{"uncapped":true},"delete_on_empty":{}}},"location":"aws:us-east-1"}' % B),
+    ("create replay noop", "POST", "/v1/basins", H(s2_request_token="tok-1"), '{"basin":"%s","config":{"default_stream_config":{"retention_policy":{"age":10},"timestamping":{"uncapped":true},"delete_on_empty":{}}}}' % B),
+    ("create replay other config", "POST", "/v1/basins", H(s2_request_token="tok-1"), '{"basin":"%s"}' % B),
+    ("create duplicate no token", "POST", "/v1/basins", J, '{"basin":"%s"}' % B),
+    ("get config", "GET", "/v1/basins/" + B, {}, None),
+    ("get unknown", "GET", "/v1/basins/diff-basin-nope", {}, None),
+    ("get bad path", "GET", "/v1/basins/BAD", {}, None),
+    ("patch no body", "PATCH", "/v1/basins/" + B, J, ""),
+    ("patch empty", "PATCH", "/v1/basins/" + B, J, "{}"),
+    ("patch null bool", "PATCH", "/v1/basins/" + B, J, '{"create_stream_on_read":null}'),
+    ("patch zero age", "PATCH", "/v1/basins/" + B, J, '{"default_stream_config":{"retention_policy":{"age":0}}}'),
+    ("patch defaults", "PATCH", "/v1/basins/" + B, J, '{"default_stream_config":{"storage_class":"standard","timestamping":{"mode":"arrival"}},"create_stream_on_append":true}'),
+    ("patch clear uncapped", "PATCH", "/v1/basins/" + B, J, '{"default_stream_config":{"timestamping":{"uncapped":null}}}'),
+    ("patch unknown", "PATCH", "/v1/basins/diff-basin-nope", J, "{}"),
+    ("ensure no content-type ignores body", "PUT", "/v1/basins/" + B2, {}, "garbage"),
+    ("ensure same noop", "PUT", "/v1/basins/" + B2, J, ""),
+    ("ensure update", "PUT", "/v1/basins/" + B2, J, '{"config":{"create_stream_on_read":true}}'),
+    ("ensure bad ct", "PUT", "/v1/basins/" + B2, {"content-type": "text/plain"}, "{}"),
+    ("list prefix", "GET", "/v1/basins?prefix=diff-basin", {}, None),
+    ("list limit 1", "GET", "/v1/basins?prefix=diff-basin&limit=1", {}, None),
+    ("list start_after", "GET", "/v1/basins?prefix=diff-basin&start_after=diff-basin-1", {}, None),
+    ("list limit 0", "GET", "/v1/basins?prefix=diff-basin&limit=0", {}, None),
+    # streams
+    ("streams no basin header", "GET", "/v1/streams", {}, None),
+    ("streams bad basin header", "GET", "/v1/streams", {"s2-basin": "X"}, None),
+    ("streams unknown basin", "GET", "/v1/streams", {"s2-basin": "diff-basin-nope"}, None),
+    ("streams list empty", "GET", "/v1/streams", SB(), None),
+    ("stream create", "POST", "/v1/streams", SB({"s2-request-token": "st-1"}), '{"stream":"a/b c?d"}'),
+    ("stream create replay", "POST", "/v1/streams", SB({"s2-request-token": "st-1"}), '{"stream":"a/b c?d","config":{}}'),
+    ("stream create dup", "POST", "/v1/streams", SB(), '{"stream":"a/b c?d"}'),
+    ("stream create b", "POST", "/v1/streams", SB(), '{"stream":"b","config":{"retention_policy":{"infinite":{}},"delete_on_empty":{"min_age_secs":60}}}'),
+    ("stream create a", "POST", "/v1/streams", SB(), '{"stream":"a"}'),
+    ("stream create dot", "POST", "/v1/streams", SB(), '{"stream":".."}'),
+    ("stream create empty", "POST", "/v1/streams", SB(), '{"stream":""}'),
+    ("stream create zero age", "POST", "/v1/streams", SB(), '{"stream":"z","config":{"retention_policy":{"age":0}}}'),
+    ("stream create unknown basin", "POST", "/v1/streams", SB(basin="diff-basin-nope"), '{"stream":"z"}'),
+    ("streams list", "GET", "/v1/streams", SB(), None),
+    ("streams list limit", "GET", "/v1/streams?limit=2", SB(), None),
+    ("streams list start_after", "GET", "/v1/streams?start_after=a", SB(), None),
+    ("streams list prefix", "GET", "/v1/streams?prefix=a", SB(), None),
+    ("streams list nul prefix", "GET", "/v1/streams?prefix=%00", SB(), None),
+    ("stream get encoded", "GET", "/v1/streams/a%2Fb%20c%3Fd", SB(), None),
+    ("stream get b", "GET", "/v1/streams/b", SB(), None),
+    ("stream get missing", "GET", "/v1/streams/nope", SB(), None),
+    ("stream get unknown basin", "GET", "/v1/streams/nope", SB(basin="diff-basin-nope"), None),
+    ("stream get nul", "GET", "/v1/streams/a%00b", SB(), None),
+    ("stream patch", "PATCH", "/v1/streams/a", SB(), '{"retention_policy":{"age":99},"timestamping":{"uncapped":true}}'),
+    ("stream patch clear", "PATCH", "/v1/streams/a", SB(), '{"retention_policy":null,"storage_class":null}'),
+    ("stream patch doe", "PATCH", "/v1/streams/a", SB(), '{"delete_on_empty":{"min_age_secs":5}}'),
+    ("stream patch doe noop", "PATCH", "/v1/streams/a", SB(), '{"delete_on_empty":{}}'),
+    ("stream patch doe clear", "PATCH", "/v1/streams/a", SB(), '{"delete_on_empty":{"min_age_secs":null}}'),
+    ("stream patch missing", "PATCH", "/v1/streams/nope", SB(), "{}"),
+    ("stream patch unknown basin", "PATCH", "/v1/streams/a", SB(basin="diff-basin-nope"), "{}"),
+    ("stream ensure create", "PUT", "/v1/streams/e", SB(), ""),
+    ("stream ensure noop", "PUT", "/v1/streams/e", {"s2-basin": B}, None),
+    ("stream ensure update", "PUT", "/v1/streams/e", SB(), '{"storage_class":"standard"}'),
+    ("stream delete missing", "DELETE", "/v1/streams/nope", SB(), None),
+    ("stream delete unknown basin", "DELETE", "/v1/streams/nope", SB(basin="diff-basin-nope"), None),
+    ("stream delete", "DELETE", "/v1/streams/e", SB(), None),
+    # stubs
+    ("tokens list", "GET", "/v1/access-tokens", {}, None),
+    ("tokens bad limit", "GET", "/v1/access-tokens?limit=x", {}, None),
+    ("tokens issue no id", "POST", "/v1/access-tokens", J, "{}"),
+    ("tokens issue", "POST", "/v1/access-tokens", J, '{"id":"t"}'),
+    ("metrics no set", "GET", "/v1/metrics", {}, None),
+    ("metrics", "GET", "/v1/metrics?set=account-ops", {}, None),
+    ("locations", "GET", "/v1/locations", {}, None),
+    ("cors preflight", "OPTIONS", "/v1/basins", {"origin": "http://x", "access-control-request-method": "POST", "access-control-request-headers": "content-type"}, None),
+    ("cors simple", "GET", "/health", {"origin": "http://x"}, None),
+    # basin deletion
+    ("delete unknown basin", "DELETE", "/v1/basins/diff-basin-nope", {}, None),
+    ("delete basin 2", "DELETE", "/v1/basins/" + B2, {}, None),
+]
+
+HEADERS_READ = ["content-type", "s2-provision-result", "allow", "access-control-allow-origin",
+                "access-control-allow-methods", "access-control-allow-headers",
+                "access-control-allow-credentials", "vary"]
+
+
+def send(base, method, path, headers, body):
+    u = urllib.parse.urlparse(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    c.request(method, path, body=body.encode() if body is not None else None, headers=headers)
+    r = c.getresponse()
+    data = r.read().decode("utf-8", "replace")
+    hdrs = {k: r.getheader(k) for k in HEADERS_READ if r.getheader(k) is not None}
+    c.close()
+    return r.status, hdrs, TS.sub('"<ts>"', data)
+
+
+def main():
+    strand, lite = sys.argv[1], sys.argv[2]
+    passed = failed = 0
+    for name, method, path, headers, body in CASES:
+        a = send(strand, method, path, headers, body)
+        b = send(lite, method, path, headers, body)
+        if a == b:
+            passed += 1
+        else:
+            failed += 1
+            print(f"DIFF {name}: {method} {path}\n  strand: {a}\n  lite:   {b}")
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

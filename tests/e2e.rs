@@ -1,0 +1,18 @@
+//! End-to-end tests: the real `strand` binary on a free loopback port, driven by the official
+//! clients (the `s2-sdk` crate, the `s2` CLI) and by raw sockets, and compared with `s2 lite`.
+//! One test binary; the modules below are the suites.
+
+#[path = "e2e/support.rs"]
+mod support;
+
+#[path = "e2e/control_plane.rs"]
+mod control_plane;
+
+#[path = "e2e/cli.rs"]
+mod cli;
+
+#[path = "e2e/malformed.rs"]
+mod malformed;
+
+#[path = "e2e/durability.rs"]
+mod durability;
