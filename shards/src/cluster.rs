@@ -60,7 +60,7 @@ impl Cluster {
         let (tx, rx) = oneshot::channel();
         let envelope = Envelope::Op {
             partition,
-            op: make(tx),
+            op: Box::new(make(tx)),
         };
         if let Err(InboxFull(_)) = self.inner.shards[shard].try_send(envelope) {
             return Err(ShardError::Overloaded { shard });

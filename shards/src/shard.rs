@@ -28,7 +28,8 @@ pub type ServeFn = Box<dyn FnOnce(ShardContext) -> LocalBoxFuture<'static, ()> +
 /// What crosses into a shard's inbox.
 pub(crate) enum Envelope {
     /// A request for one of this shard's partitions. A full inbox refuses it (503).
-    Op { partition: PartitionId, op: Op },
+    /// Boxed so every inbox slot stays small whatever the operation carries.
+    Op { partition: PartitionId, op: Box<Op> },
     /// Start the front end (after every shard opened its storage).
     StartServing(ServeFn),
     /// Stop accepting, let in-flight requests finish (bounded), then reply.
@@ -36,6 +37,9 @@ pub(crate) enum Envelope {
     /// Close the partitions and end the shard.
     Close(oneshot::Sender<()>),
 }
+
+// The inbox holds INBOX_DEPTH_MAX of these: keep a slot to a few words.
+const _: () = assert!(std::mem::size_of::<Envelope>() <= 24);
 
 /// Partition operations; each carries its own reply sender.
 pub(crate) enum Op {
@@ -116,7 +120,7 @@ impl Shard {
     pub(crate) async fn pump(self: Rc<Self>, inbox: InboxReceiver<Envelope>) {
         while let Some(envelope) = inbox.recv().await {
             match envelope {
-                Envelope::Op { partition, op } => self.dispatch(partition, op),
+                Envelope::Op { partition, op } => self.dispatch(partition, *op),
                 Envelope::StartServing(serve) => {
                     let ctx = ShardContext {
                         shard_id: self.id,

@@ -17,7 +17,11 @@ enum Stop {
     /// Peer closed, timed out, or an I/O error: nothing more to say.
     Quiet,
     /// Say this, then close.
-    Respond(Response),
+    Respond(Box<Response>),
+}
+
+fn respond(r: Response) -> Stop {
+    Stop::Respond(Box::new(r))
 }
 
 struct Head {
@@ -34,7 +38,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, mut buf: Vec<u8
         let (resp, keep_alive, head_only) = match outcome {
             Ok(Some(x)) => x,
             Ok(None) | Err(Stop::Quiet) => return,
-            Err(Stop::Respond(r)) => (r, false, false),
+            Err(Stop::Respond(r)) => (*r, false, false),
         };
         let keep_alive = keep_alive && !conn.is_draining();
         if write_response(&mut io, resp, keep_alive, head_only)
@@ -88,17 +92,17 @@ async fn read_head<S: AsyncRead + Unpin>(
                 }
                 Ok(httparse::Status::Partial) => {
                     if buf.len() > HEAD_BYTES_MAX {
-                        return Err(Stop::Respond(Response::empty(
+                        return Err(respond(Response::empty(
                             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                         )));
                     }
                 }
                 Err(httparse::Error::TooManyHeaders) => {
-                    return Err(Stop::Respond(Response::empty(
+                    return Err(respond(Response::empty(
                         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     )))
                 }
-                Err(_) => return Err(Stop::Respond(Response::empty(StatusCode::BAD_REQUEST))),
+                Err(_) => return Err(respond(Response::empty(StatusCode::BAD_REQUEST))),
             }
         }
         // Between requests wait long (or until draining); mid-head, a stall is an error.
@@ -138,7 +142,7 @@ async fn read_more<S: AsyncRead + Unpin>(
 }
 
 fn to_head(req: &httparse::Request) -> Result<Head, Stop> {
-    let bad = || Stop::Respond(Response::empty(StatusCode::BAD_REQUEST));
+    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
     let method = Method::from_bytes(req.method.ok_or_else(bad)?.as_bytes()).map_err(|_| bad())?;
     let target = req.path.ok_or_else(bad)?;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -178,7 +182,7 @@ fn too_large(headers: &HeaderMap) -> Stop {
     } else {
         ErrorCode::BadJson
     };
-    Stop::Respond(Response::error(&ApiError::new(
+    respond(Response::error(&ApiError::new(
         code,
         "Failed to buffer the request body: length limit exceeded",
     )))
@@ -200,7 +204,7 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or(Stop::Respond(Response::empty(StatusCode::BAD_REQUEST)))?,
+                .ok_or(respond(Response::empty(StatusCode::BAD_REQUEST)))?,
         ),
     };
     if !chunked && length.unwrap_or(0) == 0 {
@@ -235,7 +239,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     h: &HeaderMap,
 ) -> Result<Bytes, Stop> {
-    let bad = || Stop::Respond(Response::empty(StatusCode::BAD_REQUEST));
+    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
     let mut body = Vec::new();
     loop {
         // Chunk-size line.

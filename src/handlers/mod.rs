@@ -51,7 +51,7 @@ fn decode_segment(seg: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(seg)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|e| ApiError::bad_path(e))
+        .map_err(ApiError::bad_path)
 }
 
 pub fn path_basin(seg: &str) -> Result<BasinName, ApiError> {
