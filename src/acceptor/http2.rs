@@ -13,7 +13,10 @@ use h2::RecvStream;
 use http::HeaderValue;
 use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
-use shards::runtime::spawn_local;
+use shards::runtime::{spawn_local, timeout};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Conn) {
@@ -28,27 +31,46 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
             return;
         }
     };
-    let mut draining = false;
+    let active = Rc::new(Cell::new(0usize));
+    let mut draining_since: Option<Instant> = None;
     loop {
-        let next = if draining {
-            h2.accept().await
-        } else {
-            let raced = match select(std::pin::pin!(h2.accept()), conn.draining()).await {
-                Either::Left((next, _)) => Some(next),
-                Either::Right(_) => None,
-            };
-            match raced {
-                Some(next) => next,
-                None => {
-                    draining = true;
-                    h2.graceful_shutdown();
-                    continue;
+        let next = match draining_since {
+            // Draining: GOAWAY was sent; keep driving the connection while our streams
+            // finish, then give the peer a moment to see the final GOAWAY and drop it. A
+            // client that keeps an idle connection open must not hold up shutdown.
+            Some(since) => {
+                if active.get() == 0 && since.elapsed() > DRAIN_GRACE {
+                    return;
+                }
+                match timeout(Duration::from_millis(50), h2.accept()).await {
+                    Some(next) => next,
+                    None => continue,
+                }
+            }
+            None => {
+                let raced = match select(std::pin::pin!(h2.accept()), conn.draining()).await {
+                    Either::Left((next, _)) => Some(next),
+                    Either::Right(_) => None,
+                };
+                match raced {
+                    Some(next) => next,
+                    None => {
+                        draining_since = Some(Instant::now());
+                        h2.graceful_shutdown();
+                        continue;
+                    }
                 }
             }
         };
         match next {
             Some(Ok((req, respond))) => {
-                spawn_local(handle_stream(req, respond, conn.clone())).detach();
+                active.set(active.get() + 1);
+                let (conn, active) = (conn.clone(), active.clone());
+                spawn_local(async move {
+                    handle_stream(req, respond, conn).await;
+                    active.set(active.get() - 1);
+                })
+                .detach();
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "h2 connection error");
@@ -58,6 +80,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
         }
     }
 }
+
+/// How long a draining connection with no open streams waits before it is dropped.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 async fn handle_stream(
     req: http::Request<RecvStream>,
