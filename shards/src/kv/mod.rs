@@ -6,15 +6,17 @@
 //! |---------|-----------------------------------------|----------------------------|------------------|
 //! | 0x01    | `01 basin`                              | v1 JSON [`BasinMeta`]      | basin's partition|
 //! | 0x02    | `02 basin 00 stream`                    | v1 JSON [`StreamMeta`]     | stream's partition|
-//! | 0x03    | reserved: stream position (`03 id_be8`) | tail, fencing token, trim  | data plane       |
-//! | 0x04    | reserved: record (`04 id_be8 seq_be8`)  | record                     | data plane       |
+//! | 0x03    | `03 id_be8`                             | binary [`stream_position`] | append pipeline  |
+//! | 0x04    | `04 id_be8 seq_be8`                     | binary [`record`]          | append pipeline  |
 //!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
 //! so record keys stay short and a re-created stream never sees an old one's records.
 
 pub mod basin_meta;
+pub mod record;
 pub mod stream_meta;
+pub mod stream_position;
 
 pub use basin_meta::{BasinMeta, CreationKey};
 pub use stream_meta::StreamMeta;

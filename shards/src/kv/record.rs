@@ -1,0 +1,110 @@
+//! A record. Key `04 ‖ stream id (8B BE) ‖ seq_num (8B BE)`, so a stream's records are one
+//! contiguous key range in seq_num order. Value: version byte, timestamp (8B BE), header
+//! count (4B BE), each header as name length (4B BE), name, value length (4B BE), value; then
+//! the body (the rest). Scope: the stream's partition. Immutable; removed by trim, retention
+//! and deletion.
+
+use super::{ordinal, DecodeError};
+use bytes::Bytes;
+
+const V1: u8 = 1;
+
+pub fn key(stream_id: u64, seq_num: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = ordinal::RECORD;
+    k[1..9].copy_from_slice(&stream_id.to_be_bytes());
+    k[9..].copy_from_slice(&seq_num.to_be_bytes());
+    k
+}
+
+/// The seq_num in a record key.
+pub fn decode_key(k: &[u8]) -> Result<(u64, u64), DecodeError> {
+    if k.len() != 17 || k[0] != ordinal::RECORD {
+        return Err(DecodeError::BadKey {
+            expected: ordinal::RECORD,
+            len: k.len(),
+        });
+    }
+    let id = u64::from_be_bytes(k[1..9].try_into().expect("8 bytes"));
+    let seq = u64::from_be_bytes(k[9..].try_into().expect("8 bytes"));
+    Ok((id, seq))
+}
+
+pub fn encoded_len(headers: &[(Bytes, Bytes)], body: &[u8]) -> usize {
+    1 + 8 + 4 + headers.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>() + body.len()
+}
+
+pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> Vec<u8> {
+    let len = encoded_len(headers, body);
+    let mut v = Vec::with_capacity(len);
+    v.push(V1);
+    v.extend_from_slice(&timestamp.to_be_bytes());
+    v.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+    for (n, val) in headers {
+        v.extend_from_slice(&(n.len() as u32).to_be_bytes());
+        v.extend_from_slice(n);
+        v.extend_from_slice(&(val.len() as u32).to_be_bytes());
+        v.extend_from_slice(val);
+    }
+    v.extend_from_slice(body);
+    debug_assert_eq!(v.len(), len);
+    v
+}
+
+/// Decodes without copying: headers and body are slices of `b`.
+pub fn decode_value(b: &Bytes) -> Result<(u64, Vec<(Bytes, Bytes)>, Bytes), DecodeError> {
+    let bad = || DecodeError::BadKey {
+        expected: ordinal::RECORD,
+        len: b.len(),
+    };
+    match b.first() {
+        Some(&V1) => {}
+        Some(&v) => return Err(DecodeError::UnknownVersion(v)),
+        None => return Err(DecodeError::UnknownVersion(0)),
+    }
+    if b.len() < 13 {
+        return Err(bad());
+    }
+    let timestamp = u64::from_be_bytes(b[1..9].try_into().expect("8 bytes"));
+    let count = u32::from_be_bytes(b[9..13].try_into().expect("4 bytes")) as usize;
+    let mut at = 13;
+    let mut take = |at: &mut usize| -> Result<Bytes, DecodeError> {
+        if *at + 4 > b.len() {
+            return Err(bad());
+        }
+        let n = u32::from_be_bytes(b[*at..*at + 4].try_into().expect("4 bytes")) as usize;
+        *at += 4;
+        if *at + n > b.len() {
+            return Err(bad());
+        }
+        let s = b.slice(*at..*at + n);
+        *at += n;
+        Ok(s)
+    };
+    // A corrupt count cannot make us allocate more than the value could hold.
+    let mut headers = Vec::with_capacity(count.min(b.len() / 8));
+    for _ in 0..count {
+        let name = take(&mut at)?;
+        let value = take(&mut at)?;
+        headers.push((name, value));
+    }
+    Ok((timestamp, headers, b.slice(at..)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_and_round_trip() {
+        assert_eq!(decode_key(&key(2, 9)).unwrap(), (2, 9));
+        assert!(key(1, 255) < key(1, 256));
+        assert!(key(1, u64::MAX) < key(2, 0));
+        let headers = vec![(Bytes::from("k"), Bytes::from("v"))];
+        let v = encode_value(42, &headers, b"body");
+        assert_eq!(v, b"\x01\0\0\0\0\0\0\0\x2a\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody");
+        let (ts, h, body) = decode_value(&Bytes::from(v)).unwrap();
+        assert_eq!((ts, h, &body[..]), (42, headers, &b"body"[..]));
+        assert!(decode_value(&Bytes::from_static(b"\x01\0\0\0\0\0\0\0\0\xff\xff\xff\xff")).is_err());
+    }
+}
