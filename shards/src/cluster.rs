@@ -9,7 +9,9 @@ use crate::placement::{
     partition_for_basin, partition_for_stream, shard_for_partition, PartitionId,
 };
 use crate::runtime::inbox::{InboxFull, InboxSender};
-use crate::shard::{CreateStream, Envelope, Op, Reply};
+use crate::read::{ReadOutput, ReadRequest};
+use crate::shard::{AppendOp, CreateStream, Envelope, Op, Reply};
+use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
 use crate::stream_ops::{BasinView, StreamEntry};
 use futures::channel::oneshot;
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
@@ -232,6 +234,76 @@ impl Cluster {
     ) -> Result<(), ShardError> {
         let p = self.stream_partition(&basin, &stream);
         self.call(p, |r| Op::DeleteStream(basin, stream, r)).await
+    }
+}
+
+impl Cluster {
+    // ---- records ----
+
+    /// Appends a validated batch; answers once it is durable.
+    pub async fn append(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        input: AppendInput,
+        commands: Vec<Option<Command>>,
+    ) -> Result<AppendAck, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        let op = Box::new(AppendOp {
+            basin,
+            stream,
+            input,
+            commands,
+        });
+        self.call(p, |r| Op::Append(op, r)).await
+    }
+
+    pub async fn read(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        req: ReadRequest,
+    ) -> Result<ReadOutput, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        let op = Box::new((basin, stream, req));
+        self.call(p, |r| Op::Read(op, r)).await
+    }
+
+    pub async fn check_tail(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+    ) -> Result<StreamPosition, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        self.call(p, |r| Op::CheckTail(basin, stream, r)).await
+    }
+
+    /// After a `StreamNotFound` on append or read: creates the stream if its basin says so
+    /// (`create_stream_on_append` / `create_stream_on_read`), else says why not
+    /// (`basin_not_found`, `basin_deletion_pending` or `stream_not_found`).
+    pub async fn auto_create_stream(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        on_append: bool,
+        config: StreamConfig,
+    ) -> Result<(), ShardError> {
+        let entry = self.get_basin(basin.clone()).await?;
+        if entry.meta.deleted_at_nanos.is_some() {
+            return Err(ShardError::BasinDeletionPending(basin));
+        }
+        let allowed = if on_append {
+            entry.meta.config.create_stream_on_append
+        } else {
+            entry.meta.config.create_stream_on_read
+        };
+        if !allowed {
+            return Err(ShardError::StreamNotFound { basin, stream });
+        }
+        match self.create_stream(basin, stream, config, None).await {
+            Ok(_) | Err(ShardError::StreamAlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

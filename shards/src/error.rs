@@ -35,6 +35,21 @@ pub enum ShardError {
     /// The shard or its storage runtime is gone (shutdown or a crash).
     #[error("shard unavailable: {0}")]
     Unavailable(&'static str),
+    /// The batch broke a rule that depends on the stream (422 `invalid`).
+    #[error("{0}")]
+    Invalid(String),
+    /// `match_seq_num` did not match the next seq_num (412).
+    #[error("sequence number mismatch: next is {0}")]
+    SeqNumMismatch(u64),
+    /// `fencing_token` did not match the stream's token (412).
+    #[error("fencing token mismatch: current is {0:?}")]
+    FencingTokenMismatch(String),
+    /// A read starts past the tail, or at it without leave to wait (416).
+    #[error("read position beyond the tail")]
+    RangeNotSatisfiable(protocol::records::StreamPosition),
+    /// Too many append bytes in flight on the shard for too long.
+    #[error("append backpressure: more than {limit} bytes in flight")]
+    Backpressure { limit: usize },
     /// SlateDB or the object store failed; nothing was acknowledged.
     #[error("storage error: {0}")]
     Storage(String),

@@ -4,6 +4,8 @@
 //! Threads per shard: one glommio executor pinned to a core (the pump, the front end) and one
 //! tokio runtime thread pinned beside it (the shard's SlateDB instances).
 
+mod append;
+pub mod append_pipeline;
 pub mod basin_ops;
 pub mod clock;
 pub mod cluster;
@@ -11,17 +13,21 @@ mod deletion;
 pub mod error;
 pub mod kv;
 pub mod limits;
+mod notify;
 pub mod partition;
 pub mod placement;
+pub mod read;
 pub mod runtime;
 mod shard;
 pub mod store;
 pub mod stream_ops;
+pub mod stream_state;
 
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::Cluster;
 pub use error::ShardError;
 pub use shard::{ServeFn, ShardContext};
+pub use read::{ReadOutput, ReadRequest, ReadStart};
 pub use stream_ops::{BasinView, StreamEntry};
 
 use clock::SharedClock;
@@ -35,6 +41,7 @@ use store::{ObjectStoreFactory, StoreConfig};
 
 pub struct ShardsConfig {
     pub shard_count: usize,
+    pub pipeline: append_pipeline::PipelineConfig,
     pub store: StoreConfig,
     pub clock: SharedClock,
 }
@@ -92,6 +99,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
             settings.clone(),
         );
         let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
+        let pipeline_config = config.pipeline;
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let opened = futures::future::join_all(owned.into_iter().map(|p| {
                 Partition::open(
@@ -108,7 +116,8 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
             match partitions {
                 Ok(partitions) => {
                     let _ = ready.send((id, Ok(())));
-                    Shard::new(id, partitions, cluster).pump(rx).await;
+                    let pipeline = append_pipeline::AppendPipeline::new(storage, pipeline_config);
+                    Shard::new(id, partitions, cluster, pipeline).pump(rx).await;
                 }
                 Err(e) => {
                     let _ = ready.send((id, Err(format!("shard {id}: opening storage: {e}"))));

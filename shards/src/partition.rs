@@ -16,7 +16,10 @@ use object_store::ObjectStore;
 use protocol::names::{BasinName, StreamName};
 use slatedb::{Db, WriteBatch};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use crate::kv::stream_position::StreamPosition as StoredPosition;
+use crate::stream_state::StreamState;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub type StreamTable = BTreeMap<BasinName, BTreeMap<StreamName, StreamMeta>>;
@@ -31,6 +34,9 @@ pub struct Partition {
     pub(crate) streams: RefCell<StreamTable>,
     pub(crate) stream_count: Cell<usize>,
     pub(crate) next_stream_id: Cell<u64>,
+    /// Live state of streams touched since start-up (data plane), by stream id.
+    pub(crate) states: RefCell<HashMap<u64, Rc<RefCell<StreamState>>>>,
+    load_lock: futures::lock::Mutex<()>,
 }
 
 /// What `open` read back from storage.
@@ -73,6 +79,8 @@ impl Partition {
             streams: RefCell::new(loaded.streams),
             stream_count: Cell::new(loaded.stream_count),
             next_stream_id: Cell::new(loaded.max_stream_id.map_or(0, |m| m + 1)),
+            states: RefCell::new(HashMap::new()),
+            load_lock: futures::lock::Mutex::new(()),
         })
     }
 
@@ -90,6 +98,39 @@ impl Partition {
             .map_err(|_| ShardError::Unavailable("storage runtime lost during write"))?
     }
 
+    /// Deletes every record of stream `id` and its position, in bounded batches.
+    pub(crate) async fn delete_stream_data(&self, id: u64) -> Result<(), ShardError> {
+        const KEYS_PER_BATCH: usize = 10_000;
+        let db = self.db.clone();
+        self.storage
+            .run(async move {
+                let from = kv::record::key(id, 0).to_vec();
+                let to = kv::record::key(id, u64::MAX).to_vec();
+                loop {
+                    let mut iter = db.scan(from.clone()..=to.clone()).await?;
+                    let mut batch = WriteBatch::new();
+                    let mut n = 0;
+                    while n < KEYS_PER_BATCH {
+                        let Some(kv) = iter.next().await? else { break };
+                        batch.delete(kv.key);
+                        n += 1;
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    db.write(batch).await?;
+                }
+                let mut batch = WriteBatch::new();
+                batch.delete(kv::stream_position::key(id));
+                let handle = db.write(batch).await?;
+                db.flush().await?;
+                handle.await_durable().await?;
+                Ok::<_, ShardError>(())
+            })
+            .await
+            .map_err(|_| ShardError::Unavailable("storage runtime lost while deleting"))?
+    }
+
     /// Closes the database, flushing what it holds.
     pub async fn close(&self) -> Result<(), ShardError> {
         let db = self.db.clone();
@@ -97,6 +138,86 @@ impl Partition {
             .run(async move { db.close().await.map_err(ShardError::from) })
             .await
             .map_err(|_| ShardError::Unavailable("storage runtime lost during close"))?
+    }
+
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    pub(crate) fn storage(&self) -> &StorageRuntime {
+        &self.storage
+    }
+
+    /// The live state of stream `id`, loaded from its position key on first use, and
+    /// reloaded after a failed round once its in-flight appends have settled.
+    pub(crate) async fn stream_state(&self, id: u64) -> Result<Rc<RefCell<StreamState>>, ShardError> {
+        loop {
+            let existing = self.states.borrow().get(&id).cloned();
+            if let Some(state) = existing {
+                let (broken, inflight) = {
+                    let st = state.borrow();
+                    (st.broken, st.inflight)
+                };
+                if !broken {
+                    return Ok(state);
+                }
+                if inflight > 0 {
+                    let changed = state.borrow().changed.listen();
+                    let _ = changed.await;
+                    continue;
+                }
+                let (sequenced, durable) = self.read_positions(id).await?;
+                let mut st = state.borrow_mut();
+                if st.broken && st.inflight == 0 {
+                    let fresh = StreamState::new(id, sequenced, durable);
+                    st.next_seq = fresh.next_seq;
+                    st.last_timestamp = fresh.last_timestamp;
+                    st.fencing_token = fresh.fencing_token;
+                    st.trim_point = fresh.trim_point;
+                    st.durable = fresh.durable;
+                    st.durable_trim_point = fresh.durable_trim_point;
+                    st.window.clear();
+                    st.window_bytes = 0;
+                    st.broken = false;
+                }
+                drop(st);
+                return Ok(state);
+            }
+            let _guard = self.load_lock.lock().await;
+            if self.states.borrow().contains_key(&id) {
+                continue;
+            }
+            let (sequenced, durable) = self.read_positions(id).await?;
+            let state = Rc::new(RefCell::new(StreamState::new(id, sequenced, durable)));
+            self.states.borrow_mut().insert(id, state.clone());
+            return Ok(state);
+        }
+    }
+
+    /// The stream's position as sequenced (including what is not yet durable) and as
+    /// durable in the object store.
+    async fn read_positions(&self, id: u64) -> Result<(StoredPosition, StoredPosition), ShardError> {
+        let db = self.db.clone();
+        self.storage
+            .run(async move {
+                let key = kv::stream_position::key(id);
+                let decode = |v: Option<bytes::Bytes>| -> Result<StoredPosition, ShardError> {
+                    match v {
+                        None => Ok(StoredPosition::default()),
+                        Some(b) => kv::stream_position::decode_value(&b)
+                            .map_err(|e| ShardError::Storage(format!("corrupt position: {e}"))),
+                    }
+                };
+                let sequenced = decode(db.get(&key).await?)?;
+                let remote = slatedb::config::ReadOptions {
+                    durability_filter: slatedb::config::DurabilityLevel::Remote,
+                    ..Default::default()
+                };
+                let durable = decode(db.get_with_options(&key, &remote).await?)?;
+                Ok((sequenced, durable))
+            })
+            .await
+            .map_err(|_| ShardError::Unavailable("storage runtime lost while loading a stream"))?
     }
 
     pub(crate) fn now_nanos(&self) -> u64 {

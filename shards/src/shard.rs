@@ -15,6 +15,9 @@ use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
 use protocol::names::{BasinName, StreamName};
+use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
+use crate::append_pipeline::AppendPipeline;
+use crate::read::{ReadOutput, ReadRequest};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -73,6 +76,16 @@ pub(crate) enum Op {
         Reply<StreamEntry>,
     ),
     DeleteStream(BasinName, StreamName, Reply<()>),
+    Append(Box<AppendOp>, Reply<AppendAck>),
+    Read(Box<(BasinName, StreamName, ReadRequest)>, Reply<ReadOutput>),
+    CheckTail(BasinName, StreamName, Reply<StreamPosition>),
+}
+
+pub(crate) struct AppendOp {
+    pub basin: BasinName,
+    pub stream: StreamName,
+    pub input: AppendInput,
+    pub commands: Vec<Option<Command>>,
 }
 
 pub(crate) struct CreateStream {
@@ -96,18 +109,25 @@ pub(crate) struct Shard {
     id: ShardId,
     partitions: HashMap<PartitionId, Rc<Partition>>,
     cluster: Cluster,
+    pipeline: Rc<AppendPipeline>,
     drain_tx: RefCell<Option<oneshot::Sender<()>>>,
     draining: Shared<oneshot::Receiver<()>>,
     front_end: RefCell<Option<Task<()>>>,
 }
 
 impl Shard {
-    pub(crate) fn new(id: ShardId, partitions: Vec<Partition>, cluster: Cluster) -> Rc<Shard> {
+    pub(crate) fn new(
+        id: ShardId,
+        partitions: Vec<Partition>,
+        cluster: Cluster,
+        pipeline: Rc<AppendPipeline>,
+    ) -> Rc<Shard> {
         let (drain_tx, drain_rx) = oneshot::channel();
         let shard = Rc::new(Shard {
             id,
             partitions: partitions.into_iter().map(|p| (p.id, Rc::new(p))).collect(),
             cluster,
+            pipeline,
             drain_tx: RefCell::new(Some(drain_tx)),
             draining: drain_rx.shared(),
             front_end: RefCell::new(None),
@@ -167,7 +187,7 @@ impl Shard {
             return;
         };
         let cluster = self.cluster.clone();
-        spawn_local(handle(p, cluster, op)).detach();
+        spawn_local(handle(p, cluster, self.pipeline.clone(), op)).detach();
     }
 
     /// Restarts background deletions interrupted by a restart.
@@ -183,7 +203,7 @@ impl Shard {
     }
 }
 
-async fn handle(p: Rc<Partition>, cluster: Cluster, op: Op) {
+async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>, op: Op) {
     match op {
         Op::ListBasins(range, reply) => {
             let _ = reply.send(Ok(p.list_basins(&range)));
@@ -236,6 +256,18 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, op: Op) {
             }
             let _ = reply.send(result.map(|_| ()));
         }
+        Op::Append(a, reply) => {
+            let a = *a;
+            let r = p.append(&pipeline, &a.basin, &a.stream, a.input, a.commands).await;
+            let _ = reply.send(r);
+        }
+        Op::Read(r, reply) => {
+            let (basin, stream, req) = *r;
+            let _ = reply.send(p.read(&basin, &stream, req).await);
+        }
+        Op::CheckTail(basin, stream, reply) => {
+            let _ = reply.send(p.check_tail(&basin, &stream).await);
+        }
     }
 }
 
@@ -253,6 +285,9 @@ impl Op {
             Op::ListStreams(_, _, r) => drop(r.send(Err(e))),
             Op::CreateStream(_, r) | Op::EnsureStream(_, _, _, _, r) => drop(r.send(Err(e))),
             Op::GetStream(_, _, r) | Op::ReconfigureStream(_, _, _, _, r) => drop(r.send(Err(e))),
+            Op::Append(_, r) => drop(r.send(Err(e))),
+            Op::Read(_, r) => drop(r.send(Err(e))),
+            Op::CheckTail(_, _, r) => drop(r.send(Err(e))),
         }
     }
 }

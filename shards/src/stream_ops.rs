@@ -180,11 +180,14 @@ impl Partition {
         stream: StreamName,
     ) -> Result<(), ShardError> {
         let _guard = self.meta_lock.lock().await;
-        let marked =
-            matches!(self.stream_meta(&basin, &stream), Some(m) if m.deleted_at_nanos.is_some());
-        if !marked {
-            return Ok(());
-        }
+        let id = match self.stream_meta(&basin, &stream) {
+            Some(m) if m.deleted_at_nanos.is_some() => m.id,
+            _ => return Ok(()),
+        };
+        // Records and position first: if we crash here, the mark is still there and the
+        // cleanup runs again on start-up.
+        self.delete_stream_data(id).await?;
+        self.states.borrow_mut().remove(&id);
         let mut batch = WriteBatch::new();
         batch.delete(kv::stream_meta::key(&basin, &stream));
         self.write_durable(batch).await?;

@@ -68,7 +68,7 @@ pub fn decode_value(b: &Bytes) -> Result<(u64, Vec<(Bytes, Bytes)>, Bytes), Deco
     let timestamp = u64::from_be_bytes(b[1..9].try_into().expect("8 bytes"));
     let count = u32::from_be_bytes(b[9..13].try_into().expect("4 bytes")) as usize;
     let mut at = 13;
-    let mut take = |at: &mut usize| -> Result<Bytes, DecodeError> {
+    let take = |at: &mut usize| -> Result<Bytes, DecodeError> {
         if *at + 4 > b.len() {
             return Err(bad());
         }

@@ -1,0 +1,201 @@
+//! Appending to a stream on its partition (API.md §7): conditions against the in-memory
+//! tail, timestamps, seq_nums and command records, then the encoded puts go to the shard's
+//! [`AppendPipeline`], which answers once the round is durable.
+
+use crate::append_pipeline::{AppendPipeline, PendingAck};
+use crate::error::ShardError;
+use crate::kv;
+use crate::partition::Partition;
+use futures::channel::oneshot;
+use protocol::config::{RetentionPolicy, TimestampingMode};
+use protocol::names::{BasinName, StreamName};
+use protocol::records::{AppendAck, AppendInput, Command, SequencedRecord, StreamPosition};
+use slatedb::config::{PutOptions, Ttl};
+use std::rc::Rc;
+
+impl Partition {
+    pub async fn append(
+        &self,
+        pipeline: &Rc<AppendPipeline>,
+        basin: &BasinName,
+        stream: &StreamName,
+        input: AppendInput,
+        commands: Vec<Option<Command>>,
+    ) -> Result<AppendAck, ShardError> {
+        let meta = self.get_stream(basin, stream)?.meta;
+        let admission = pipeline.admit(input.metered_size()).await?;
+        let state = self.stream_state(meta.id).await?;
+        // Conditions are checked against the tail including in-flight appends; an error
+        // that depends on in-flight appends waits until they are settled.
+        loop {
+            let st = state.borrow();
+            let fenced = input
+                .fencing_token
+                .as_ref()
+                .is_some_and(|t| *t != st.fencing_token);
+            let mismatched = input.match_seq_num.is_some_and(|m| m != st.next_seq);
+            if !fenced && !mismatched {
+                break;
+            }
+            if st.inflight > 0 || st.broken {
+                let changed = st.changed.listen();
+                drop(st);
+                let _ = changed.await;
+                drop(self.stream_state(meta.id).await?);
+                continue;
+            }
+            return Err(if fenced {
+                ShardError::FencingTokenMismatch(st.fencing_token.clone())
+            } else {
+                ShardError::SeqNumMismatch(st.next_seq)
+            });
+        }
+
+        let now_ms = self.now_nanos() / 1_000_000;
+        let ts = &meta.config.timestamping;
+        let mut st = state.borrow_mut();
+        let timestamps = assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
+        let ttl = match meta.config.retention_policy {
+            RetentionPolicy::Age(secs) => Ttl::ExpireAfterMillis(secs.saturating_mul(1000)),
+            RetentionPolicy::Infinite(_) => Ttl::NoExpiry,
+        };
+        let start = StreamPosition {
+            seq_num: st.next_seq,
+            timestamp: timestamps[0],
+        };
+        let mut records = Vec::with_capacity(input.records.len());
+        for (i, (rec, cmd)) in input.records.into_iter().zip(commands).enumerate() {
+            let seq_num = start.seq_num + i as u64;
+            match cmd {
+                Some(Command::Fence(token)) => st.fencing_token = token,
+                Some(Command::Trim(point)) => {
+                    st.trim_point = st.trim_point.max(point.min(seq_num + 1));
+                }
+                None => {}
+            }
+            records.push(SequencedRecord {
+                seq_num,
+                timestamp: timestamps[i],
+                headers: rec.headers,
+                body: rec.body,
+            });
+        }
+        let last = records.last().expect("batches are never empty");
+        let end = StreamPosition {
+            seq_num: last.seq_num + 1,
+            timestamp: last.timestamp,
+        };
+        st.next_seq = end.seq_num;
+        st.last_timestamp = end.timestamp;
+        st.inflight += 1;
+        let position = kv::stream_position::encode_value(&st.stored());
+        let trim_point = st.trim_point;
+        let id = st.id;
+        drop(st);
+
+        // Encode now (the only copy of record bytes on the way to storage); the window
+        // keeps the decoded records, sharing their buffers.
+        let puts: Vec<([u8; 17], Vec<u8>)> = records
+            .iter()
+            .map(|r| {
+                (
+                    kv::record::key(id, r.seq_num),
+                    kv::record::encode_value(r.timestamp, &r.headers, &r.body),
+                )
+            })
+            .collect();
+        let fill = move |batch: &mut slatedb::WriteBatch| {
+            let options = PutOptions { ttl };
+            for (k, v) in puts {
+                batch.put_with_options(k, v, &options);
+            }
+            batch.put(kv::stream_position::key(id), position);
+        };
+        let (reply, answer) = oneshot::channel();
+        let express = meta.config.storage_class != "standard";
+        let ack = PendingAck {
+            state: state.clone(),
+            start,
+            end,
+            trim_point,
+            records,
+            reply,
+        };
+        pipeline.submit(self.id, self.db(), fill, ack, admission, express);
+        answer
+            .await
+            .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?
+    }
+}
+
+/// Timestamps per the stream's timestamping config (API.md §7.4): client or arrival time,
+/// capped at now unless uncapped, and never below the previous record's.
+fn assign_timestamps(
+    input: &AppendInput,
+    mode: TimestampingMode,
+    uncapped: bool,
+    now_ms: u64,
+    mut max: u64,
+) -> Result<Vec<u64>, ShardError> {
+    let mut out = Vec::with_capacity(input.records.len());
+    for r in &input.records {
+        let mut t = match (mode, r.timestamp) {
+            (TimestampingMode::Arrival, _) => now_ms,
+            (TimestampingMode::ClientRequire, None) => {
+                return Err(ShardError::Invalid(
+                    "record timestamp was required but was missing".into(),
+                ))
+            }
+            (_, Some(t)) => t,
+            (TimestampingMode::ClientPrefer, None) => now_ms,
+        };
+        if !uncapped && t > now_ms {
+            t = now_ms;
+        }
+        if t < max {
+            t = max;
+        } else {
+            max = t;
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use protocol::records::AppendRecord;
+
+    fn input(ts: &[Option<u64>]) -> AppendInput {
+        AppendInput {
+            records: ts
+                .iter()
+                .map(|t| AppendRecord {
+                    timestamp: *t,
+                    headers: vec![],
+                    body: Bytes::new(),
+                })
+                .collect(),
+            match_seq_num: None,
+            fencing_token: None,
+        }
+    }
+
+    #[test]
+    fn timestamps_are_monotonic_and_capped() {
+        let i = input(&[Some(1000), Some(500), Some(2000)]);
+        let t = assign_timestamps(&i, TimestampingMode::ClientPrefer, false, 10_000, 0).unwrap();
+        assert_eq!(t, vec![1000, 1000, 2000]);
+        let t = assign_timestamps(&input(&[Some(1500)]), TimestampingMode::ClientPrefer, false, 10_000, 2000).unwrap();
+        assert_eq!(t, vec![2000]);
+        let t = assign_timestamps(&input(&[Some(50_000)]), TimestampingMode::ClientPrefer, false, 10_000, 0).unwrap();
+        assert_eq!(t, vec![10_000]);
+        let t = assign_timestamps(&input(&[Some(50_000)]), TimestampingMode::ClientPrefer, true, 10_000, 0).unwrap();
+        assert_eq!(t, vec![50_000]);
+        let t = assign_timestamps(&input(&[Some(5), None]), TimestampingMode::Arrival, false, 7, 0).unwrap();
+        assert_eq!(t, vec![7, 7]);
+        assert!(assign_timestamps(&input(&[None]), TimestampingMode::ClientRequire, false, 7, 0).is_err());
+    }
+}

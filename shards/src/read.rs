@@ -1,0 +1,235 @@
+//! Reading a stream on its partition (API.md §8.3-8.4) and checking its tail. Readers see
+//! only durable records: near the tail they come from the stream's window without storage
+//! I/O; further back, from a SlateDB scan restricted to durable data, with read-ahead.
+
+use crate::error::ShardError;
+use crate::kv;
+use crate::partition::Partition;
+use crate::runtime::timeout;
+use crate::stream_state::StreamState;
+use protocol::names::{BasinName, StreamName};
+use protocol::records::{SequencedRecord, StreamPosition};
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+pub enum ReadStart {
+    SeqNum(u64),
+    Timestamp(u64),
+    TailOffset(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    pub start: ReadStart,
+    pub clamp: bool,
+    pub count: Option<usize>,
+    pub bytes: Option<usize>,
+    /// Exclusive timestamp bound.
+    pub until: Option<u64>,
+    pub wait: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutput {
+    pub records: Vec<SequencedRecord>,
+    /// Present when the read waited at the tail for new records.
+    pub tail: Option<StreamPosition>,
+}
+
+/// Where a collection stops.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    count: usize,
+    bytes: usize,
+    until: u64,
+}
+
+impl Limits {
+    /// Whether `r` still fits after `taken` records of `used` bytes.
+    fn admits(&self, taken: usize, used: usize, r: &SequencedRecord) -> bool {
+        taken < self.count && used + r.metered_size() <= self.bytes && r.timestamp < self.until
+    }
+}
+
+/// Records scanned from storage per read, at most (a scan also stops at the limits).
+const SCAN_READ_AHEAD_BYTES: usize = 1 << 20;
+
+impl Partition {
+    pub async fn check_tail(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+    ) -> Result<StreamPosition, ShardError> {
+        let meta = self.get_stream(basin, stream)?.meta;
+        let state = self.stream_state(meta.id).await?;
+        let tail = state.borrow().durable;
+        Ok(tail)
+    }
+
+    pub async fn read(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        req: ReadRequest,
+    ) -> Result<ReadOutput, ShardError> {
+        let meta = self.get_stream(basin, stream)?.meta;
+        if req.count == Some(0) || req.bytes == Some(0) {
+            return Ok(ReadOutput::default());
+        }
+        let state = self.stream_state(meta.id).await?;
+        let (tail, trim) = {
+            let st = state.borrow();
+            (st.durable, st.durable_trim_point)
+        };
+        let beyond = |clamp: bool| if clamp { Ok(tail.seq_num) } else { Err(ShardError::RangeNotSatisfiable(tail)) };
+        let start = match req.start {
+            ReadStart::SeqNum(s) if s > tail.seq_num => beyond(req.clamp)?,
+            ReadStart::SeqNum(s) => s,
+            ReadStart::Timestamp(t) if t > tail.timestamp => beyond(req.clamp)?,
+            ReadStart::Timestamp(t) => self.seek_timestamp(&state, t, trim, tail.seq_num).await?,
+            ReadStart::TailOffset(o) => tail.seq_num.saturating_sub(o),
+        }
+        .max(trim);
+        let limits = Limits {
+            count: req.count.unwrap_or(usize::MAX),
+            bytes: req.bytes.unwrap_or(usize::MAX),
+            until: req.until.unwrap_or(u64::MAX),
+        };
+        if start < tail.seq_num {
+            let records = self.collect(&state, start, tail.seq_num, limits).await?;
+            return Ok(ReadOutput {
+                records,
+                tail: None,
+            });
+        }
+        let wait = req.wait.unwrap_or_default();
+        let may_follow =
+            !wait.is_zero() || (req.count.is_none() && req.bytes.is_none() && req.until.is_none());
+        if !may_follow {
+            return Err(ShardError::RangeNotSatisfiable(tail));
+        }
+        // Long poll: wait for the durable tail to move past `start`.
+        let deadline = Instant::now() + wait;
+        loop {
+            let (now_tail, changed) = {
+                let st = state.borrow();
+                (st.durable, st.changed.listen())
+            };
+            if now_tail.seq_num > start {
+                let records = self.collect(&state, start, now_tail.seq_num, limits).await?;
+                return Ok(ReadOutput {
+                    records,
+                    tail: Some(now_tail),
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || timeout(left, changed).await.is_none() {
+                return Ok(ReadOutput::default());
+            }
+        }
+    }
+
+    /// Durable records in `[from, to)` within `limits`: from the window when it covers
+    /// `from`, otherwise from storage.
+    async fn collect(
+        &self,
+        state: &RefCell<StreamState>,
+        from: u64,
+        to: u64,
+        limits: Limits,
+    ) -> Result<Vec<SequencedRecord>, ShardError> {
+        let id = {
+            let st = state.borrow();
+            if let Some(first) = st.window_start().filter(|&w| w <= from) {
+                let mut out = Vec::new();
+                let mut used = 0;
+                for r in st.window.iter().skip((from - first) as usize) {
+                    if r.seq_num >= to || !limits.admits(out.len(), used, r) {
+                        break;
+                    }
+                    used += r.metered_size();
+                    out.push(r.clone());
+                }
+                return Ok(out);
+            }
+            st.id
+        };
+        self.scan(id, from, to, limits).await
+    }
+
+    async fn scan(&self, id: u64, from: u64, to: u64, limits: Limits) -> Result<Vec<SequencedRecord>, ShardError> {
+        let db = self.db().clone();
+        self.storage()
+            .run(async move {
+                let options = slatedb::config::ScanOptions {
+                    durability_filter: slatedb::config::DurabilityLevel::Remote,
+                    read_ahead_bytes: SCAN_READ_AHEAD_BYTES,
+                    max_fetch_tasks: 4,
+                    ..Default::default()
+                };
+                let range = kv::record::key(id, from).to_vec()..kv::record::key(id, to).to_vec();
+                let mut iter = db.scan_with_options(range, &options).await?;
+                let mut out = Vec::new();
+                let mut used = 0;
+                while let Some(kv) = iter.next().await? {
+                    let (_, seq_num) = kv::record::decode_key(&kv.key).map_err(corrupt)?;
+                    let (timestamp, headers, body) =
+                        kv::record::decode_value(&kv.value).map_err(corrupt)?;
+                    let r = SequencedRecord {
+                        seq_num,
+                        timestamp,
+                        headers,
+                        body,
+                    };
+                    if !limits.admits(out.len(), used, &r) {
+                        break;
+                    }
+                    used += r.metered_size();
+                    out.push(r);
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(|_| ShardError::Unavailable("storage runtime lost during a read"))?
+    }
+
+    /// The first seq_num whose record has timestamp ≥ `t` (timestamps never decrease), or
+    /// `tail` if none.
+    async fn seek_timestamp(
+        &self,
+        state: &RefCell<StreamState>,
+        t: u64,
+        trim: u64,
+        tail: u64,
+    ) -> Result<u64, ShardError> {
+        let id = {
+            let st = state.borrow();
+            if st.window.front().is_some_and(|r| r.timestamp < t) {
+                return Ok(st
+                    .window
+                    .iter()
+                    .find(|r| r.timestamp >= t)
+                    .map_or(tail, |r| r.seq_num));
+            }
+            st.id
+        };
+        // Storage, in pages, until a record reaches `t`.
+        let mut from = trim;
+        while from < tail {
+            let page = self
+                .scan(id, from, tail, Limits { count: 1000, bytes: usize::MAX, until: u64::MAX })
+                .await?;
+            let Some(last) = page.last() else { break };
+            if let Some(r) = page.iter().find(|r| r.timestamp >= t) {
+                return Ok(r.seq_num);
+            }
+            from = last.seq_num + 1;
+        }
+        Ok(tail)
+    }
+}
+
+fn corrupt(e: kv::DecodeError) -> ShardError {
+    ShardError::Storage(format!("corrupt record: {e}"))
+}

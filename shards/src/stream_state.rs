@@ -1,0 +1,90 @@
+//! A stream's live state on its owning shard: the sequenced position (where the next append
+//! goes, including appends still in flight), the durable position (what readers may see),
+//! and the window of recent durable records that serves reads near the tail without
+//! storage I/O. Loaded from the stream's position key on first use.
+
+use crate::kv::stream_position::StreamPosition as StoredPosition;
+use crate::notify::Notify;
+use protocol::records::{SequencedRecord, StreamPosition};
+use std::collections::VecDeque;
+
+pub struct StreamState {
+    pub id: u64,
+    /// Sequenced: the next seq_num to assign, counting in-flight appends.
+    pub next_seq: u64,
+    pub last_timestamp: u64,
+    pub fencing_token: String,
+    pub trim_point: u64,
+    /// Durable: the tail readers and acks report.
+    pub durable: StreamPosition,
+    pub durable_trim_point: u64,
+    /// Appends sequenced but not yet answered.
+    pub inflight: usize,
+    /// A round carrying this stream's records failed: reload before the next append.
+    pub broken: bool,
+    /// Recent durable records, oldest first, contiguous and ending at `durable.seq_num`.
+    pub window: VecDeque<SequencedRecord>,
+    pub window_bytes: usize,
+    /// Woken whenever the durable tail moves or an in-flight append ends.
+    pub changed: Notify,
+}
+
+impl StreamState {
+    pub fn new(id: u64, sequenced: StoredPosition, durable: StoredPosition) -> StreamState {
+        StreamState {
+            id,
+            next_seq: sequenced.next_seq,
+            last_timestamp: sequenced.last_timestamp,
+            fencing_token: sequenced.fencing_token,
+            trim_point: sequenced.trim_point,
+            durable: StreamPosition {
+                seq_num: durable.next_seq,
+                timestamp: durable.last_timestamp,
+            },
+            durable_trim_point: durable.trim_point,
+            inflight: 0,
+            broken: false,
+            window: VecDeque::new(),
+            window_bytes: 0,
+            changed: Notify::default(),
+        }
+    }
+
+    /// The sequenced position as it is persisted with each round.
+    pub fn stored(&self) -> StoredPosition {
+        StoredPosition {
+            next_seq: self.next_seq,
+            last_timestamp: self.last_timestamp,
+            trim_point: self.trim_point,
+            fencing_token: self.fencing_token.clone(),
+        }
+    }
+
+    /// The seq_num the window starts at, if it holds anything.
+    pub fn window_start(&self) -> Option<u64> {
+        self.window.front().map(|r| r.seq_num)
+    }
+
+    /// Appends newly durable records to the window (they follow its end).
+    pub fn extend_window(&mut self, records: impl IntoIterator<Item = SequencedRecord>) {
+        for r in records {
+            debug_assert!(self
+                .window
+                .back()
+                .is_none_or(|last| last.seq_num + 1 == r.seq_num));
+            self.window_bytes += r.metered_size();
+            self.window.push_back(r);
+        }
+    }
+
+    /// Drops window records below `seq_num`; returns the bytes freed.
+    pub fn evict_window_below(&mut self, seq_num: u64) -> usize {
+        let mut freed = 0;
+        while self.window.front().is_some_and(|r| r.seq_num < seq_num) {
+            let r = self.window.pop_front().expect("front exists");
+            freed += r.metered_size();
+        }
+        self.window_bytes -= freed;
+        freed
+    }
+}
