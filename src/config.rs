@@ -53,6 +53,23 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub path: String,
 
+    /// Metered bytes of appends in flight per shard (admitted, not yet durable). Past it,
+    /// appends wait up to 10 s, then fail with 429 `rate_limited`. Bounds memory under any
+    /// offered load; larger lets more appends share a flush.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub append_inflight_bytes: usize,
+
+    /// How long a round of only `standard` storage-class appends may wait to share a flush
+    /// (express rounds flush at once). Longer saves object-store PUTs (each flush of a busy
+    /// partition is one PUT: 20 PUT/s is ~$259/month on S3 Standard) at the cost of latency.
+    #[arg(long, default_value_t = 50)]
+    pub standard_flush_delay_ms: u64,
+
+    /// Bytes of recent durable records each shard keeps in memory to serve reads near the
+    /// tail without storage I/O.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub window_bytes: usize,
+
     /// Disable the permissive CORS headers (on by default, as in s2-lite).
     #[arg(long)]
     pub no_cors: bool,
@@ -69,6 +86,9 @@ impl Args {
                 "--partitions must be between 1 and {}",
                 shards::store::PARTITIONS_MAX
             ));
+        }
+        if self.append_inflight_bytes < 1024 * 1024 {
+            return Err("--append-inflight-bytes must be at least 1 MiB (one full batch)".into());
         }
         if let Some(b) = &self.bucket {
             if b.is_empty() {

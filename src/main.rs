@@ -50,6 +50,13 @@ fn run(args: config::Args) -> Result<(), String> {
         .unwrap_or_else(|| shards::runtime::allowed_cpus().len().max(1));
     let running = shards::start(shards::ShardsConfig {
         shard_count,
+        pipeline: shards::append_pipeline::PipelineConfig {
+            inflight_bytes_max: args.append_inflight_bytes,
+            admission_timeout: std::time::Duration::from_secs(10),
+            standard_delay: std::time::Duration::from_millis(args.standard_flush_delay_ms),
+            window_bytes_max: args.window_bytes,
+            window_records_max: (args.window_bytes / 64).max(1000),
+        },
         store: StoreConfig {
             kind,
             path: args.path.clone(),

@@ -1,7 +1,7 @@
 //! Routing: path and method to handler, s2-lite's 404 (empty body) and 405 (with `allow`),
 //! `HEAD` wherever `GET` is, and the permissive CORS layer (API.md §1.1, §1.7, §2).
 
-use crate::handlers::{basins, streams, stubs, HandlerResult};
+use crate::handlers::{basins, records, streams, stubs, HandlerResult};
 use crate::http::{Request, Response};
 use http::{HeaderValue, Method, StatusCode};
 use shards::Cluster;
@@ -29,7 +29,7 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         }
         match dispatch(cluster, req).await {
             Ok(r) => r,
-            Err(e) => Response::error(&e),
+            Err(e) => e.into_response(),
         }
     };
     if cfg.cors {
@@ -127,6 +127,15 @@ async fn dispatch(cluster: &Cluster, req: Request) -> HandlerResult {
             Method::PATCH => streams::reconfigure(cluster, req, s).await,
             Method::DELETE => streams::delete(cluster, req, s).await,
             _ => not_allowed("GET,HEAD,PUT,PATCH,DELETE"),
+        },
+        ["v1", "streams", s, "records"] => match m {
+            Method::GET => records::read(cluster, req, s).await,
+            Method::POST => records::append(cluster, req, s).await,
+            _ => not_allowed("GET,HEAD,POST"),
+        },
+        ["v1", "streams", s, "records", "tail"] => match m {
+            Method::GET => records::check_tail(cluster, req, s).await,
+            _ => not_allowed("GET,HEAD"),
         },
         ["v1", "access-tokens"] => match m {
             Method::GET => stubs::list_access_tokens(&req),

@@ -78,7 +78,10 @@ pub enum Command {
 /// Metered size: `8 + 2·headers + Σ(name + value) + body` (API.md §7.1).
 pub fn metered_size(headers: &[(Bytes, Bytes)], body_len: usize) -> usize {
     8 + 2 * headers.len()
-        + headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
         + body_len
 }
 
@@ -145,7 +148,9 @@ impl AppendInput {
         for r in &self.records {
             let size = r.metered_size();
             if size > RECORD_METERED_BYTES_MAX {
-                return Err(ApiError::invalid("record must have metered size less than 1 MiB"));
+                return Err(ApiError::invalid(
+                    "record must have metered size less than 1 MiB",
+                ));
             }
             total += size;
             commands.push(r.command()?);
@@ -301,7 +306,11 @@ impl AppendAck {
 }
 
 /// JSON `ReadBatch`: `headers` and `body` omitted when empty; `tail` omitted when absent.
-pub fn read_batch_json(records: &[SequencedRecord], tail: Option<StreamPosition>, format: Format) -> Vec<u8> {
+pub fn read_batch_json(
+    records: &[SequencedRecord],
+    tail: Option<StreamPosition>,
+    format: Format,
+) -> Vec<u8> {
     #[derive(Serialize)]
     struct Rec {
         seq_num: u64,
@@ -336,7 +345,10 @@ pub fn read_batch_json(records: &[SequencedRecord], tail: Option<StreamPosition>
     serde_json::to_vec(&batch).expect("read batch serializes")
 }
 
-pub fn read_batch_proto(records: &[SequencedRecord], tail: Option<StreamPosition>) -> proto::ReadBatch {
+pub fn read_batch_proto(
+    records: &[SequencedRecord],
+    tail: Option<StreamPosition>,
+) -> proto::ReadBatch {
     proto::ReadBatch {
         records: records
             .iter()
@@ -387,48 +399,94 @@ mod tests {
             ..rec(&[("", "trim")], "")
         };
         assert_eq!(trim.command().unwrap(), Some(Command::Trim(5)));
-        assert_eq!(rec(&[("", "fence")], "tok").command().unwrap(), Some(Command::Fence("tok".into())));
-        assert_eq!(rec(&[("", "bogus")], "").command().unwrap_err().message, "unknown command");
         assert_eq!(
-            rec(&[("", "fence"), ("a", "b")], "").command().unwrap_err().message,
+            rec(&[("", "fence")], "tok").command().unwrap(),
+            Some(Command::Fence("tok".into()))
+        );
+        assert_eq!(
+            rec(&[("", "bogus")], "").command().unwrap_err().message,
+            "unknown command"
+        );
+        assert_eq!(
+            rec(&[("", "fence"), ("a", "b")], "")
+                .command()
+                .unwrap_err()
+                .message,
             "invalid header: empty name"
         );
-        assert!(rec(&[("", "trim")], "abc").command().unwrap_err().message.contains("was 3 bytes, must be 8"));
+        assert!(rec(&[("", "trim")], "abc")
+            .command()
+            .unwrap_err()
+            .message
+            .contains("was 3 bytes, must be 8"));
     }
 
     #[test]
     fn json_formats() {
-        let raw = AppendInput::from_json(br#"{"records":[{"headers":[["k","v"]],"body":"hi"}],"match_seq_num":3}"#, Format::Raw).unwrap();
+        let raw = AppendInput::from_json(
+            br#"{"records":[{"headers":[["k","v"]],"body":"hi"}],"match_seq_num":3}"#,
+            Format::Raw,
+        )
+        .unwrap();
         assert_eq!(raw.records[0].body, "hi");
         assert_eq!(raw.match_seq_num, Some(3));
-        let b64 = AppendInput::from_json(br#"{"records":[{"body":"aGk="}]}"#, Format::Base64).unwrap();
+        let b64 =
+            AppendInput::from_json(br#"{"records":[{"body":"aGk="}]}"#, Format::Base64).unwrap();
         assert_eq!(b64.records[0].body, "hi");
-        let e = AppendInput::from_json(br#"{"records":[{"body":"!!"}]}"#, Format::Base64).unwrap_err();
-        assert_eq!((e.status(), e.message.as_str()), (422, "invalid Base64 encoding"));
-        let e = AppendInput::from_json(br#"{"records":[],"fencing_token":"0123456789012345678901234567890123456"}"#, Format::Raw).unwrap_err();
+        let e =
+            AppendInput::from_json(br#"{"records":[{"body":"!!"}]}"#, Format::Base64).unwrap_err();
+        assert_eq!(
+            (e.status(), e.message.as_str()),
+            (422, "invalid Base64 encoding")
+        );
+        let e = AppendInput::from_json(
+            br#"{"records":[],"fencing_token":"0123456789012345678901234567890123456"}"#,
+            Format::Raw,
+        )
+        .unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(e.message.starts_with("fencing token must not exceed 36 bytes in length"));
+        assert!(e
+            .message
+            .starts_with("fencing token must not exceed 36 bytes in length"));
         assert_eq!(Format::parse(" json-binsafe "), Ok(Format::Base64));
         assert!(Format::parse("xml").is_err());
     }
 
     #[test]
     fn batch_limits() {
-        let empty = AppendInput { records: vec![], match_seq_num: None, fencing_token: None };
-        assert_eq!(empty.validate().unwrap_err().message, "record batch must not be empty");
+        let empty = AppendInput {
+            records: vec![],
+            match_seq_num: None,
+            fencing_token: None,
+        };
+        assert_eq!(
+            empty.validate().unwrap_err().message,
+            "record batch must not be empty"
+        );
         let big = AppendInput {
             records: vec![rec(&[], &"x".repeat(RECORD_METERED_BYTES_MAX - 8))],
             match_seq_num: None,
             fencing_token: None,
         };
         assert!(big.validate().is_ok(), "exactly 1 MiB is accepted");
-        let two = AppendInput { records: vec![big.records[0].clone(), rec(&[], "")], ..big };
-        assert_eq!(two.validate().unwrap_err().message, "record batch must not exceed a metered size of 1 MiB");
+        let two = AppendInput {
+            records: vec![big.records[0].clone(), rec(&[], "")],
+            ..big
+        };
+        assert_eq!(
+            two.validate().unwrap_err().message,
+            "record batch must not exceed a metered size of 1 MiB"
+        );
     }
 
     #[test]
     fn read_json_omits_empty_fields() {
-        let r = SequencedRecord { seq_num: 1, timestamp: 2, headers: vec![], body: Bytes::new() };
+        let r = SequencedRecord {
+            seq_num: 1,
+            timestamp: 2,
+            headers: vec![],
+            body: Bytes::new(),
+        };
         assert_eq!(
             String::from_utf8(read_batch_json(&[r], None, Format::Raw)).unwrap(),
             r#"{"records":[{"seq_num":1,"timestamp":2}]}"#

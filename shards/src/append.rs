@@ -54,7 +54,8 @@ impl Partition {
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
         let mut st = state.borrow_mut();
-        let timestamps = assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
+        let timestamps =
+            assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
         let ttl = match meta.config.retention_policy {
             RetentionPolicy::Age(secs) => Ttl::ExpireAfterMillis(secs.saturating_mul(1000)),
             RetentionPolicy::Infinite(_) => Ttl::NoExpiry,
@@ -188,14 +189,49 @@ mod tests {
         let i = input(&[Some(1000), Some(500), Some(2000)]);
         let t = assign_timestamps(&i, TimestampingMode::ClientPrefer, false, 10_000, 0).unwrap();
         assert_eq!(t, vec![1000, 1000, 2000]);
-        let t = assign_timestamps(&input(&[Some(1500)]), TimestampingMode::ClientPrefer, false, 10_000, 2000).unwrap();
+        let t = assign_timestamps(
+            &input(&[Some(1500)]),
+            TimestampingMode::ClientPrefer,
+            false,
+            10_000,
+            2000,
+        )
+        .unwrap();
         assert_eq!(t, vec![2000]);
-        let t = assign_timestamps(&input(&[Some(50_000)]), TimestampingMode::ClientPrefer, false, 10_000, 0).unwrap();
+        let t = assign_timestamps(
+            &input(&[Some(50_000)]),
+            TimestampingMode::ClientPrefer,
+            false,
+            10_000,
+            0,
+        )
+        .unwrap();
         assert_eq!(t, vec![10_000]);
-        let t = assign_timestamps(&input(&[Some(50_000)]), TimestampingMode::ClientPrefer, true, 10_000, 0).unwrap();
+        let t = assign_timestamps(
+            &input(&[Some(50_000)]),
+            TimestampingMode::ClientPrefer,
+            true,
+            10_000,
+            0,
+        )
+        .unwrap();
         assert_eq!(t, vec![50_000]);
-        let t = assign_timestamps(&input(&[Some(5), None]), TimestampingMode::Arrival, false, 7, 0).unwrap();
+        let t = assign_timestamps(
+            &input(&[Some(5), None]),
+            TimestampingMode::Arrival,
+            false,
+            7,
+            0,
+        )
+        .unwrap();
         assert_eq!(t, vec![7, 7]);
-        assert!(assign_timestamps(&input(&[None]), TimestampingMode::ClientRequire, false, 7, 0).is_err());
+        assert!(assign_timestamps(
+            &input(&[None]),
+            TimestampingMode::ClientRequire,
+            false,
+            7,
+            0
+        )
+        .is_err());
     }
 }

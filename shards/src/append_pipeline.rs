@@ -17,8 +17,8 @@
 use crate::error::ShardError;
 use crate::notify::Notify;
 use crate::placement::PartitionId;
-use crate::runtime::storage_runtime::StorageRuntime;
 use crate::runtime::spawn_local;
+use crate::runtime::storage_runtime::StorageRuntime;
 use crate::stream_state::StreamState;
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
@@ -179,7 +179,11 @@ impl AppendPipeline {
             express: false,
             opened: Instant::now(),
         });
-        let part = match round.parts.iter_mut().position(|p| p.partition == partition) {
+        let part = match round
+            .parts
+            .iter_mut()
+            .position(|p| p.partition == partition)
+        {
             Some(i) => &mut round.parts[i],
             None => {
                 round.parts.push(RoundPart {
@@ -237,11 +241,8 @@ impl AppendPipeline {
         let previous = self.write_chain.borrow_mut().take();
         let (written_tx, written_rx) = oneshot::channel();
         *self.write_chain.borrow_mut() = Some(written_rx.shared());
-        let parts: Vec<(Arc<Db>, WriteBatch)> = round
-            .parts
-            .drain(..)
-            .map(|p| (p.db, p.batch))
-            .collect();
+        let parts: Vec<(Arc<Db>, WriteBatch)> =
+            round.parts.drain(..).map(|p| (p.db, p.batch)).collect();
         let storage = self.storage.clone();
         let write = async move { storage.run(write_round(previous, parts, written_tx)).await };
         let me = self.clone();
@@ -320,7 +321,9 @@ impl AppendPipeline {
             st.evict_window_below(trim);
             let mut budget = self.window.borrow_mut();
             for r in &ack.records {
-                budget.fifo.push_back((Rc::downgrade(&ack.state), r.seq_num, r.metered_size()));
+                budget
+                    .fifo
+                    .push_back((Rc::downgrade(&ack.state), r.seq_num, r.metered_size()));
                 budget.bytes += r.metered_size();
             }
             st.extend_window(ack.records.iter().cloned());

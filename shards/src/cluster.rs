@@ -8,14 +8,14 @@ use crate::error::ShardError;
 use crate::placement::{
     partition_for_basin, partition_for_stream, shard_for_partition, PartitionId,
 };
-use crate::runtime::inbox::{InboxFull, InboxSender};
 use crate::read::{ReadOutput, ReadRequest};
+use crate::runtime::inbox::{InboxFull, InboxSender};
 use crate::shard::{AppendOp, CreateStream, Envelope, Op, Reply};
-use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
 use crate::stream_ops::{BasinView, StreamEntry};
 use futures::channel::oneshot;
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
 use protocol::names::{BasinName, StreamName};
+use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
 use std::sync::Arc;
 
 #[derive(Clone)]

@@ -26,8 +26,8 @@ pub mod stream_state;
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::Cluster;
 pub use error::ShardError;
-pub use shard::{ServeFn, ShardContext};
 pub use read::{ReadOutput, ReadRequest, ReadStart};
+pub use shard::{ServeFn, ShardContext};
 pub use stream_ops::{BasinView, StreamEntry};
 
 use clock::SharedClock;

@@ -9,15 +9,15 @@
 
 use crate::clock::SharedClock;
 use crate::error::ShardError;
+use crate::kv::stream_position::StreamPosition as StoredPosition;
 use crate::kv::{self, BasinMeta, StreamMeta};
 use crate::placement::PartitionId;
 use crate::runtime::storage_runtime::StorageRuntime;
+use crate::stream_state::StreamState;
 use object_store::ObjectStore;
 use protocol::names::{BasinName, StreamName};
 use slatedb::{Db, WriteBatch};
 use std::cell::{Cell, RefCell};
-use crate::kv::stream_position::StreamPosition as StoredPosition;
-use crate::stream_state::StreamState;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -150,7 +150,10 @@ impl Partition {
 
     /// The live state of stream `id`, loaded from its position key on first use, and
     /// reloaded after a failed round once its in-flight appends have settled.
-    pub(crate) async fn stream_state(&self, id: u64) -> Result<Rc<RefCell<StreamState>>, ShardError> {
+    pub(crate) async fn stream_state(
+        &self,
+        id: u64,
+    ) -> Result<Rc<RefCell<StreamState>>, ShardError> {
         loop {
             let existing = self.states.borrow().get(&id).cloned();
             if let Some(state) = existing {
@@ -196,7 +199,10 @@ impl Partition {
 
     /// The stream's position as sequenced (including what is not yet durable) and as
     /// durable in the object store.
-    async fn read_positions(&self, id: u64) -> Result<(StoredPosition, StoredPosition), ShardError> {
+    async fn read_positions(
+        &self,
+        id: u64,
+    ) -> Result<(StoredPosition, StoredPosition), ShardError> {
         let db = self.db.clone();
         self.storage
             .run(async move {

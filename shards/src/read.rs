@@ -82,7 +82,13 @@ impl Partition {
             let st = state.borrow();
             (st.durable, st.durable_trim_point)
         };
-        let beyond = |clamp: bool| if clamp { Ok(tail.seq_num) } else { Err(ShardError::RangeNotSatisfiable(tail)) };
+        let beyond = |clamp: bool| {
+            if clamp {
+                Ok(tail.seq_num)
+            } else {
+                Err(ShardError::RangeNotSatisfiable(tail))
+            }
+        };
         let start = match req.start {
             ReadStart::SeqNum(s) if s > tail.seq_num => beyond(req.clamp)?,
             ReadStart::SeqNum(s) => s,
@@ -117,7 +123,9 @@ impl Partition {
                 (st.durable, st.changed.listen())
             };
             if now_tail.seq_num > start {
-                let records = self.collect(&state, start, now_tail.seq_num, limits).await?;
+                let records = self
+                    .collect(&state, start, now_tail.seq_num, limits)
+                    .await?;
                 return Ok(ReadOutput {
                     records,
                     tail: Some(now_tail),
@@ -158,7 +166,13 @@ impl Partition {
         self.scan(id, from, to, limits).await
     }
 
-    async fn scan(&self, id: u64, from: u64, to: u64, limits: Limits) -> Result<Vec<SequencedRecord>, ShardError> {
+    async fn scan(
+        &self,
+        id: u64,
+        from: u64,
+        to: u64,
+        limits: Limits,
+    ) -> Result<Vec<SequencedRecord>, ShardError> {
         let db = self.db().clone();
         self.storage()
             .run(async move {
@@ -218,7 +232,16 @@ impl Partition {
         let mut from = trim;
         while from < tail {
             let page = self
-                .scan(id, from, tail, Limits { count: 1000, bytes: usize::MAX, until: u64::MAX })
+                .scan(
+                    id,
+                    from,
+                    tail,
+                    Limits {
+                        count: 1000,
+                        bytes: usize::MAX,
+                        until: u64::MAX,
+                    },
+                )
                 .await?;
             let Some(last) = page.last() else { break };
             if let Some(r) = page.iter().find(|r| r.timestamp >= t) {

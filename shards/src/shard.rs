@@ -2,12 +2,14 @@
 //! inbox. Every request for a partition, even from a connection on the same shard, enters
 //! the owner's inbox, so each partition's state has exactly one writer and needs no locks.
 
+use crate::append_pipeline::AppendPipeline;
 use crate::basin_ops::{BasinEntry, NameRange, Page, Provision};
 use crate::cluster::Cluster;
 use crate::deletion;
 use crate::error::ShardError;
 use crate::partition::Partition;
 use crate::placement::{PartitionId, ShardId};
+use crate::read::{ReadOutput, ReadRequest};
 use crate::runtime::inbox::InboxReceiver;
 use crate::runtime::{spawn_local, timeout, Task};
 use crate::stream_ops::{BasinView, StreamEntry};
@@ -16,8 +18,6 @@ use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
-use crate::append_pipeline::AppendPipeline;
-use crate::read::{ReadOutput, ReadRequest};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -258,7 +258,9 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         }
         Op::Append(a, reply) => {
             let a = *a;
-            let r = p.append(&pipeline, &a.basin, &a.stream, a.input, a.commands).await;
+            let r = p
+                .append(&pipeline, &a.basin, &a.stream, a.input, a.commands)
+                .await;
             let _ = reply.send(r);
         }
         Op::Read(r, reply) => {

@@ -2,6 +2,7 @@
 //! then semantic checks; API.md §1.9), makes one `Cluster` call, and encodes the answer.
 
 pub mod basins;
+pub mod records;
 pub mod streams;
 pub mod stubs;
 
@@ -13,7 +14,7 @@ use protocol::query::ListParams;
 use serde::de::DeserializeOwned;
 use shards::NameRange;
 
-pub type HandlerResult = Result<Response, ApiError>;
+pub type HandlerResult = Result<Response, crate::error::Failure>;
 
 /// `s2-basin`, required on every `/v1/streams...` route.
 pub fn basin_header(req: &Request) -> Result<BasinName, ApiError> {

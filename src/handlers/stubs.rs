@@ -9,7 +9,7 @@ use protocol::json::IssueAccessTokenRequest;
 use protocol::query::{parse_pairs, single, unsigned};
 
 fn not_implemented() -> HandlerResult {
-    Err(ApiError::new(ErrorCode::NotImplemented, "Not implemented"))
+    Err(ApiError::new(ErrorCode::NotImplemented, "Not implemented").into())
 }
 
 pub fn list_access_tokens(req: &Request) -> HandlerResult {
@@ -25,9 +25,7 @@ pub fn issue_access_token(req: &Request) -> HandlerResult {
 pub fn revoke_access_token(id: &str) -> HandlerResult {
     let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
     if id.is_empty() || id.len() > 96 || id.contains('\0') {
-        return Err(ApiError::bad_path(
-            "access token id must be 1-96 bytes without NUL",
-        ));
+        return Err(ApiError::bad_path("access token id must be 1-96 bytes without NUL").into());
     }
     not_implemented()
 }
@@ -58,7 +56,8 @@ pub fn metrics(req: &Request, depth: usize) -> HandlerResult {
                 .map(|s| format!("`{s}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )));
+        ))
+        .into());
     }
     for field in ["start", "end"] {
         unsigned::<u32>(&pairs, field).map_err(ApiError::bad_query)?;

@@ -31,7 +31,13 @@ pub fn decode_key(k: &[u8]) -> Result<(u64, u64), DecodeError> {
 }
 
 pub fn encoded_len(headers: &[(Bytes, Bytes)], body: &[u8]) -> usize {
-    1 + 8 + 4 + headers.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>() + body.len()
+    1 + 8
+        + 4
+        + headers
+            .iter()
+            .map(|(n, v)| 8 + n.len() + v.len())
+            .sum::<usize>()
+        + body.len()
 }
 
 pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> Vec<u8> {
@@ -102,9 +108,14 @@ mod tests {
         assert!(key(1, u64::MAX) < key(2, 0));
         let headers = vec![(Bytes::from("k"), Bytes::from("v"))];
         let v = encode_value(42, &headers, b"body");
-        assert_eq!(v, b"\x01\0\0\0\0\0\0\0\x2a\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody");
+        assert_eq!(
+            v,
+            b"\x01\0\0\0\0\0\0\0\x2a\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody"
+        );
         let (ts, h, body) = decode_value(&Bytes::from(v)).unwrap();
         assert_eq!((ts, h, &body[..]), (42, headers, &b"body"[..]));
-        assert!(decode_value(&Bytes::from_static(b"\x01\0\0\0\0\0\0\0\0\xff\xff\xff\xff")).is_err());
+        assert!(
+            decode_value(&Bytes::from_static(b"\x01\0\0\0\0\0\0\0\0\xff\xff\xff\xff")).is_err()
+        );
     }
 }

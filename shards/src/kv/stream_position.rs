@@ -28,7 +28,10 @@ pub fn key(stream_id: u64) -> [u8; 9] {
 
 pub fn encode_value(p: &StreamPosition) -> Vec<u8> {
     let token = p.fencing_token.as_bytes();
-    assert!(token.len() <= u8::MAX as usize, "fencing tokens are at most 36 bytes");
+    assert!(
+        token.len() <= u8::MAX as usize,
+        "fencing tokens are at most 36 bytes"
+    );
     let mut v = Vec::with_capacity(FIXED_LEN + token.len());
     v.push(V1);
     v.extend_from_slice(&p.next_seq.to_be_bytes());
@@ -58,8 +61,8 @@ pub fn decode_value(b: &[u8]) -> Result<StreamPosition, DecodeError> {
     if b.len() != FIXED_LEN + token_len {
         return Err(bad());
     }
-    let token = std::str::from_utf8(&b[FIXED_LEN..])
-        .map_err(|e| DecodeError::BadName(e.to_string()))?;
+    let token =
+        std::str::from_utf8(&b[FIXED_LEN..]).map_err(|e| DecodeError::BadName(e.to_string()))?;
     Ok(StreamPosition {
         next_seq: u(1),
         last_timestamp: u(9),
