@@ -174,7 +174,7 @@ impl AppendInput {
         let mut records = Vec::with_capacity(raw.records.len());
         for r in raw.records {
             let mut headers = Vec::with_capacity(r.headers.len());
-            for (n, v) in r.headers {
+            for Header(n, v) in r.headers {
                 headers.push((format.decode(n)?, format.decode(v)?));
             }
             records.push(AppendRecord {
@@ -196,7 +196,8 @@ impl AppendInput {
         let m = proto::AppendInput::decode(body).map_err(|e| {
             ApiError::new(
                 crate::error::ErrorCode::BadProto,
-                format!("failed to decode Protobuf message: {e}"),
+                // prost's message already starts "failed to decode Protobuf message: ".
+                e.to_string(),
             )
         })?;
         Ok(Self::from_proto_message(m))
@@ -233,10 +234,14 @@ struct JsonAppendRecord {
     #[serde(default)]
     timestamp: Option<u64>,
     #[serde(default)]
-    headers: Vec<(String, String)>,
+    headers: Vec<Header>,
     #[serde(default)]
     body: String,
 }
+
+/// Named so a wrong-length header reads "expected tuple struct Header with 2 elements".
+#[derive(Deserialize)]
+struct Header(String, String);
 
 /// A fencing token checked while parsing, so its error is `bad_json` with a position.
 struct JsonFencingToken(String);
