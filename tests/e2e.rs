@@ -11,6 +11,9 @@ mod control_plane;
 #[path = "e2e/cli.rs"]
 mod cli;
 
+#[path = "e2e/data_plane.rs"]
+mod data_plane;
+
 #[path = "e2e/malformed.rs"]
 mod malformed;
 
