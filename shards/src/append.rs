@@ -28,71 +28,67 @@ impl Partition {
         // Conditions are checked against the tail including in-flight appends; an error
         // that depends on in-flight appends waits until they are settled.
         loop {
-            let st = state.borrow();
-            let fenced = input
-                .fencing_token
-                .as_ref()
-                .is_some_and(|t| *t != st.fencing_token);
-            let mismatched = input.match_seq_num.is_some_and(|m| m != st.next_seq);
-            if !fenced && !mismatched {
-                break;
+            let settle = {
+                let st = state.borrow();
+                match conditions(&st, &input) {
+                    Ok(()) => None,
+                    Err(_) if st.inflight > 0 || st.broken => Some(st.changed.listen()),
+                    Err(e) => return Err(e),
+                }
+            };
+            match settle {
+                None => break,
+                Some(changed) => {
+                    let _ = changed.await;
+                    drop(self.stream_state(meta.id).await?);
+                }
             }
-            if st.inflight > 0 || st.broken {
-                let changed = st.changed.listen();
-                drop(st);
-                let _ = changed.await;
-                drop(self.stream_state(meta.id).await?);
-                continue;
-            }
-            return Err(if fenced {
-                ShardError::FencingTokenMismatch(st.fencing_token.clone())
-            } else {
-                ShardError::SeqNumMismatch(st.next_seq)
-            });
         }
 
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
-        let mut st = state.borrow_mut();
-        let timestamps =
-            assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
-        let ttl = match meta.config.retention_policy {
-            RetentionPolicy::Age(secs) => Ttl::ExpireAfterMillis(secs.saturating_mul(1000)),
-            RetentionPolicy::Infinite(_) => Ttl::NoExpiry,
-        };
-        let start = StreamPosition {
-            seq_num: st.next_seq,
-            timestamp: timestamps[0],
-        };
-        let mut records = Vec::with_capacity(input.records.len());
-        for (i, (rec, cmd)) in input.records.into_iter().zip(commands).enumerate() {
-            let seq_num = start.seq_num + i as u64;
-            match cmd {
-                Some(Command::Fence(token)) => st.fencing_token = token,
-                Some(Command::Trim(point)) => {
-                    st.trim_point = st.trim_point.max(point.min(seq_num + 1));
+        let (start, end, records, position, trim_point, id, ttl) = {
+            let mut st = state.borrow_mut();
+            let timestamps =
+                assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
+            let ttl = match meta.config.retention_policy {
+                RetentionPolicy::Age(secs) => Ttl::ExpireAfterMillis(secs.saturating_mul(1000)),
+                RetentionPolicy::Infinite(_) => Ttl::NoExpiry,
+            };
+            let start = StreamPosition {
+                seq_num: st.next_seq,
+                timestamp: timestamps[0],
+            };
+            let mut records = Vec::with_capacity(input.records.len());
+            for (i, (rec, cmd)) in input.records.into_iter().zip(commands).enumerate() {
+                let seq_num = start.seq_num + i as u64;
+                match cmd {
+                    Some(Command::Fence(token)) => st.fencing_token = token,
+                    Some(Command::Trim(point)) => {
+                        st.trim_point = st.trim_point.max(point.min(seq_num + 1));
+                    }
+                    None => {}
                 }
-                None => {}
+                records.push(SequencedRecord {
+                    seq_num,
+                    timestamp: timestamps[i],
+                    headers: rec.headers,
+                    body: rec.body,
+                });
             }
-            records.push(SequencedRecord {
-                seq_num,
-                timestamp: timestamps[i],
-                headers: rec.headers,
-                body: rec.body,
-            });
-        }
-        let last = records.last().expect("batches are never empty");
-        let end = StreamPosition {
-            seq_num: last.seq_num + 1,
-            timestamp: last.timestamp,
+            let last = records.last().expect("batches are never empty");
+            let end = StreamPosition {
+                seq_num: last.seq_num + 1,
+                timestamp: last.timestamp,
+            };
+            st.next_seq = end.seq_num;
+            st.last_timestamp = end.timestamp;
+            st.inflight += 1;
+            let position = kv::stream_position::encode_value(&st.stored());
+            let trim_point = st.trim_point;
+            let id = st.id;
+            (start, end, records, position, trim_point, id, ttl)
         };
-        st.next_seq = end.seq_num;
-        st.last_timestamp = end.timestamp;
-        st.inflight += 1;
-        let position = kv::stream_position::encode_value(&st.stored());
-        let trim_point = st.trim_point;
-        let id = st.id;
-        drop(st);
 
         // Encode now (the only copy of record bytes on the way to storage); the window
         // keeps the decoded records, sharing their buffers.
@@ -127,6 +123,25 @@ impl Partition {
             .await
             .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?
     }
+}
+
+/// The append conditions, checked against the sequenced tail (API.md §7.5): the fencing
+/// token first, then `match_seq_num`.
+fn conditions(
+    st: &crate::stream_state::StreamState,
+    input: &AppendInput,
+) -> Result<(), ShardError> {
+    if input
+        .fencing_token
+        .as_ref()
+        .is_some_and(|t| *t != st.fencing_token)
+    {
+        return Err(ShardError::FencingTokenMismatch(st.fencing_token.clone()));
+    }
+    if input.match_seq_num.is_some_and(|m| m != st.next_seq) {
+        return Err(ShardError::SeqNumMismatch(st.next_seq));
+    }
+    Ok(())
 }
 
 /// Timestamps per the stream's timestamping config (API.md §7.4): client or arrival time,

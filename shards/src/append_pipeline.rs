@@ -47,6 +47,9 @@ pub struct PipelineConfig {
     pub window_records_max: usize,
 }
 
+/// A round's outcome waiting for its turn to be released.
+type Finished = (Result<(), String>, Round);
+
 /// One append waiting for its round.
 pub struct PendingAck {
     pub state: Rc<RefCell<StreamState>>,
@@ -94,7 +97,7 @@ pub struct AppendPipeline {
     next_round: Cell<u64>,
     next_release: Cell<u64>,
     rounds_inflight: Cell<usize>,
-    finished: RefCell<BTreeMap<u64, (Result<(), String>, Round)>>,
+    finished: RefCell<BTreeMap<u64, Finished>>,
     write_chain: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
     inflight_bytes: Cell<usize>,
     /// In-flight bytes were released or a round slot freed.

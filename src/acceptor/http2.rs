@@ -90,7 +90,19 @@ async fn handle_stream(
     conn: Conn,
 ) {
     let (parts, body) = req.into_parts();
-    let resp = match read_body(body, &parts.headers).await {
+    // An S2S session's body is a stream that may never end: do not buffer it.
+    let is_session = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("s2s/proto"));
+    let body = if is_session {
+        drop(body);
+        Ok(Bytes::new())
+    } else {
+        read_body(body, &parts.headers).await
+    };
+    let resp = match body {
         Ok(body) => {
             let head_only = parts.method == http::Method::HEAD;
             let req = Request {

@@ -18,7 +18,9 @@ fn no_retry_client(server: &Server) -> s2_sdk::S2 {
 
 async fn new_stream(s2: &s2_sdk::S2, config: Option<StreamConfig>) -> S2Stream {
     let b = unique_basin("rs-data");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap())).await.unwrap();
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
     let basin = s2.basin(b.parse().unwrap());
     let mut input = CreateStreamInput::new("s".parse().unwrap());
     if let Some(c) = config {
@@ -30,8 +32,10 @@ async fn new_stream(s2: &s2_sdk::S2, config: Option<StreamConfig>) -> S2Stream {
 
 fn batch(bodies: &[String]) -> AppendInput {
     AppendInput::new(
-        AppendRecordBatch::try_from_iter(bodies.iter().map(|b| AppendRecord::new(b.clone()).unwrap()))
-            .unwrap(),
+        AppendRecordBatch::try_from_iter(
+            bodies.iter().map(|b| AppendRecord::new(b.clone()).unwrap()),
+        )
+        .unwrap(),
     )
 }
 
@@ -43,7 +47,11 @@ async fn read_all(stream: &S2Stream) -> Vec<SequencedRecord> {
         let input = ReadInput::new()
             .with_start(ReadStart::new().with_from(ReadFrom::SeqNum(out.len() as u64)));
         let b = stream.read(input).await.unwrap();
-        assert!(!b.records.is_empty(), "read made no progress at {}", out.len());
+        assert!(
+            !b.records.is_empty(),
+            "read made no progress at {}",
+            out.len()
+        );
         out.extend(b.records);
     }
     out
@@ -54,21 +62,37 @@ async fn append_read_check_tail_round_trip() {
     for storage_class in ["express", "standard"] {
         let server = Server::start(&[]);
         let s2 = server.client();
-        let stream = new_stream(&s2, Some(StreamConfig::new().with_storage_class(storage_class))).await;
+        let stream = new_stream(
+            &s2,
+            Some(StreamConfig::new().with_storage_class(storage_class)),
+        )
+        .await;
         assert_eq!(stream.check_tail().await.unwrap().seq_num, 0);
         let bodies: Vec<String> = (0..10).map(|i| format!("record-{i}")).collect();
         let ack = stream.append(batch(&bodies[..4])).await.unwrap();
         assert_eq!((ack.start.seq_num, ack.end.seq_num), (0, 4));
-        let ack = stream.append(batch(&bodies[4..]).with_match_seq_num(4)).await.unwrap();
+        let ack = stream
+            .append(batch(&bodies[4..]).with_match_seq_num(4))
+            .await
+            .unwrap();
         assert_eq!((ack.start.seq_num, ack.end.seq_num), (4, 10));
         assert_eq!(stream.check_tail().await.unwrap().seq_num, 10);
         let records = read_all(&stream).await;
-        let got: Vec<String> = records.iter().map(|r| String::from_utf8(r.body.to_vec()).unwrap()).collect();
+        let got: Vec<String> = records
+            .iter()
+            .map(|r| String::from_utf8(r.body.to_vec()).unwrap())
+            .collect();
         assert_eq!(got, bodies, "{storage_class}");
         let ts: Vec<u64> = records.iter().map(|r| r.timestamp).collect();
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "timestamps never decrease");
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "timestamps never decrease"
+        );
         // A stale match_seq_num is refused with the current tail.
-        match stream.append(batch(&bodies[..1]).with_match_seq_num(3)).await {
+        match stream
+            .append(batch(&bodies[..1]).with_match_seq_num(3))
+            .await
+        {
             Err(s2_sdk::error::AppendError::ConditionFailed(_)) => {}
             other => panic!("expected a condition failure, got {other:?}"),
         }
@@ -134,7 +158,11 @@ async fn concurrent_match_seq_num_writers_win_each_position_once() {
     assert_eq!(records.len(), all.len());
     for r in &records {
         let body = String::from_utf8(r.body.to_vec()).unwrap();
-        assert!(body.ends_with(&format!("-{}", r.seq_num)), "{body} at {}", r.seq_num);
+        assert!(
+            body.ends_with(&format!("-{}", r.seq_num)),
+            "{body} at {}",
+            r.seq_num
+        );
     }
 }
 
@@ -143,7 +171,9 @@ async fn concurrent_match_seq_num_writers_win_each_position_once() {
 async fn crash_cycles(mut server: Server, cycles: usize) {
     let s2 = no_retry_client(&server);
     let b = unique_basin("crash");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap())).await.unwrap();
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
     s2.basin(b.parse().unwrap())
         .create_stream(CreateStreamInput::new("s".parse().unwrap()))
         .await
@@ -151,7 +181,9 @@ async fn crash_cycles(mut server: Server, cycles: usize) {
     let mut acked: Vec<(u64, String)> = Vec::new();
     let mut unacked: HashSet<String> = HashSet::new();
     for cycle in 0..cycles {
-        let stream = no_retry_client(&server).basin(b.parse().unwrap()).stream("s".parse().unwrap());
+        let stream = no_retry_client(&server)
+            .basin(b.parse().unwrap())
+            .stream("s".parse().unwrap());
         let writer = tokio::spawn(async move {
             let mut acked = Vec::new();
             let mut unacked = Vec::new();
@@ -171,14 +203,19 @@ async fn crash_cycles(mut server: Server, cycles: usize) {
             }
             (acked, unacked)
         });
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         tokio::time::sleep(Duration::from_millis(100 + (nanos % 400) as u64)).await;
         server.kill();
         let (a, u) = writer.await.unwrap();
         acked.extend(a);
         unacked.extend(u);
         server.restart(&[]);
-        let stream = no_retry_client(&server).basin(b.parse().unwrap()).stream("s".parse().unwrap());
+        let stream = no_retry_client(&server)
+            .basin(b.parse().unwrap())
+            .stream("s".parse().unwrap());
         let records = read_all(&stream).await;
         let mut seen = HashSet::new();
         for (i, r) in records.iter().enumerate() {
@@ -187,8 +224,14 @@ async fn crash_cycles(mut server: Server, cycles: usize) {
             assert!(seen.insert(body.clone()), "{body} appears twice");
         }
         for (seq, body) in &acked {
-            let r = records.get(*seq as usize).unwrap_or_else(|| panic!("acked seq {seq} lost (cycle {cycle})"));
-            assert_eq!(&String::from_utf8(r.body.to_vec()).unwrap(), body, "acked record at {seq}");
+            let r = records
+                .get(*seq as usize)
+                .unwrap_or_else(|| panic!("acked seq {seq} lost (cycle {cycle})"));
+            assert_eq!(
+                &String::from_utf8(r.body.to_vec()).unwrap(),
+                body,
+                "acked record at {seq}"
+            );
         }
         for body in &seen {
             assert!(
@@ -198,7 +241,11 @@ async fn crash_cycles(mut server: Server, cycles: usize) {
         }
         assert!(!acked.is_empty() || cycle == 0, "the writer made progress");
     }
-    assert!(acked.len() > 50, "only {} records acknowledged", acked.len());
+    assert!(
+        acked.len() > 50,
+        "only {} records acknowledged",
+        acked.len()
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ use bytes::Bytes;
 
 const V1: u8 = 1;
 
+/// Timestamp, headers and body, sharing the value's buffer.
+pub type DecodedRecord = (u64, Vec<(Bytes, Bytes)>, Bytes);
+
 pub fn key(stream_id: u64, seq_num: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = ordinal::RECORD;
@@ -58,7 +61,7 @@ pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> 
 }
 
 /// Decodes without copying: headers and body are slices of `b`.
-pub fn decode_value(b: &Bytes) -> Result<(u64, Vec<(Bytes, Bytes)>, Bytes), DecodeError> {
+pub fn decode_value(b: &Bytes) -> Result<DecodedRecord, DecodeError> {
     let bad = || DecodeError::BadKey {
         expected: ordinal::RECORD,
         len: b.len(),
