@@ -98,6 +98,67 @@ impl Partition {
             .map_err(|_| ShardError::Unavailable("storage runtime lost during write"))?
     }
 
+    /// After a durable trim: deletes the stream's records below the trim point from storage,
+    /// in the background. Reads already skip them; this frees the space. A restart
+    /// re-collects from 0, which only re-deletes what is gone.
+    pub(crate) fn collect_trimmed(self: &Rc<Self>, stream_id: u64) {
+        let Some(state) = self.states.borrow().get(&stream_id).cloned() else {
+            return;
+        };
+        let (from, to) = {
+            let mut st = state.borrow_mut();
+            if st.durable_trim_point <= st.trim_collected {
+                return;
+            }
+            let range = (st.trim_collected, st.durable_trim_point);
+            st.trim_collected = st.durable_trim_point;
+            range
+        };
+        let me = self.clone();
+        crate::runtime::spawn_local(async move {
+            if let Err(e) = me.delete_records(stream_id, from, to).await {
+                tracing::warn!(stream_id, error = %e, "trim collection failed; retried at next trim");
+                if let Some(state) = me.states.borrow().get(&stream_id) {
+                    let mut st = state.borrow_mut();
+                    st.trim_collected = st.trim_collected.min(from);
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// Deletes records `[from, to)` of stream `id`, in bounded batches.
+    async fn delete_records(&self, id: u64, from: u64, to: u64) -> Result<(), ShardError> {
+        const KEYS_PER_BATCH: usize = 10_000;
+        let db = self.db.clone();
+        self.storage
+            .run(async move {
+                let mut next = from;
+                while next < to {
+                    let range =
+                        kv::record::key(id, next).to_vec()..kv::record::key(id, to).to_vec();
+                    let mut iter = db.scan(range).await?;
+                    let mut batch = WriteBatch::new();
+                    let mut n = 0;
+                    while n < KEYS_PER_BATCH {
+                        let Some(kv) = iter.next().await? else { break };
+                        let (_, seq) = kv::record::decode_key(&kv.key)
+                            .map_err(|e| ShardError::Storage(e.to_string()))?;
+                        next = seq + 1;
+                        batch.delete(kv.key);
+                        n += 1;
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    db.write(batch).await?;
+                }
+                Ok::<_, ShardError>(())
+            })
+            .await
+            .map_err(|_| ShardError::Unavailable("storage runtime lost while trimming"))?
+    }
+
     /// Deletes every record of stream `id` and its position, in bounded batches.
     pub(crate) async fn delete_stream_data(&self, id: u64) -> Result<(), ShardError> {
         const KEYS_PER_BATCH: usize = 10_000;

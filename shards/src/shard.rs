@@ -258,9 +258,18 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         }
         Op::Append(a, reply) => {
             let a = *a;
+            let trims = a
+                .commands
+                .iter()
+                .any(|c| matches!(c, Some(Command::Trim(_))));
             let r = p
                 .append(&pipeline, &a.basin, &a.stream, a.input, a.commands)
                 .await;
+            if trims && r.is_ok() {
+                if let Ok(entry) = p.get_stream(&a.basin, &a.stream) {
+                    p.collect_trimmed(entry.meta.id);
+                }
+            }
             let _ = reply.send(r);
         }
         Op::Read(r, reply) => {

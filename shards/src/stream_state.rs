@@ -18,6 +18,8 @@ pub struct StreamState {
     /// Durable: the tail readers and acks report.
     pub durable: StreamPosition,
     pub durable_trim_point: u64,
+    /// Records below this have been deleted from storage (or a deletion is under way).
+    pub trim_collected: u64,
     /// Appends sequenced but not yet answered.
     pub inflight: usize,
     /// A round carrying this stream's records failed: reload before the next append.
@@ -42,6 +44,7 @@ impl StreamState {
                 timestamp: durable.last_timestamp,
             },
             durable_trim_point: durable.trim_point,
+            trim_collected: 0,
             inflight: 0,
             broken: false,
             window: VecDeque::new(),

@@ -264,3 +264,44 @@ async fn crash_durability_bucket() {
     let server = Server::start_with_env(&["--bucket", &moto.bucket, "--path", "crash"], &env);
     crash_cycles(server, 10).await;
 }
+
+#[tokio::test]
+async fn trim_hides_records_below_the_trim_point_and_keeps_the_tail() {
+    let server = Server::start(&[]);
+    let s2 = server.client();
+    let stream = new_stream(&s2, None).await;
+    let bodies: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    stream.append(batch(&bodies)).await.unwrap();
+    // A trim command record (base64 JSON): header ["", "trim"], body = 5 as 8 bytes BE.
+    let basin = stream_basin(&s2, &stream).await;
+    let (status, body) = crate::support::http(
+        server.port,
+        "POST",
+        "/v1/streams/s/records",
+        &[
+            ("s2-basin", &basin),
+            ("content-type", "application/json"),
+            ("s2-format", "base64"),
+        ],
+        r#"{"records":[{"headers":[["","dHJpbQ=="]],"body":"AAAAAAAAAAU="}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stream.check_tail().await.unwrap().seq_num,
+        11,
+        "trim does not move the tail"
+    );
+    let from0 = ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0)));
+    let got = stream.read(from0).await.unwrap();
+    let seqs: Vec<u64> = got.records.iter().map(|r| r.seq_num).collect();
+    assert_eq!(seqs, (5..11).collect::<Vec<u64>>());
+}
+
+/// The basin name of a stream made by `new_stream` (the only basin with this prefix).
+async fn stream_basin(s2: &s2_sdk::S2, _stream: &S2Stream) -> String {
+    let page = s2
+        .list_basins(ListBasinsInput::new().with_prefix("rs-data".parse().unwrap()))
+        .await
+        .unwrap();
+    page.values.last().unwrap().name.to_string()
+}
