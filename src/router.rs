@@ -1,7 +1,7 @@
 //! Routing: path and method to handler, s2-lite's 404 (empty body) and 405 (with `allow`),
 //! `HEAD` wherever `GET` is, and the permissive CORS layer (API.md §1.1, §1.7, §2).
 
-use crate::handlers::{basins, records, streams, stubs, HandlerResult};
+use crate::handlers::{basins, records, sessions, streams, stubs, HandlerResult};
 use crate::http::{Request, Response};
 use http::{HeaderValue, Method, StatusCode};
 use shards::Cluster;
@@ -49,6 +49,31 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         }
     }
     resp
+}
+
+/// A session the transport must run, once its response has started.
+pub enum Session {
+    Append(sessions::SessionTarget),
+    Read(sessions::ReadSession),
+}
+
+/// `content-type: s2s/proto` on `/v1/streams/{s}/records` is a session (HTTP/2 only).
+/// `None`: not a session; `Some(Err)`: refused with a plain HTTP response.
+pub async fn session(cluster: &Cluster, req: &Request) -> Option<Result<Session, Response>> {
+    let is_s2s = req
+        .header_str("content-type")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("s2s/proto"));
+    if !is_s2s {
+        return None;
+    }
+    let path = req.path.strip_prefix("/v1/streams/")?;
+    let stream = path.strip_suffix("/records").filter(|s| !s.is_empty() && !s.contains('/'))?;
+    let started = match req.method {
+        Method::POST => sessions::prepare_append(cluster, req, stream).await.map(Session::Append),
+        Method::GET => sessions::prepare_read(cluster, req, stream).await.map(Session::Read),
+        _ => return None,
+    };
+    Some(started.map_err(|f| f.into_response()))
 }
 
 fn is_preflight(req: &Request) -> bool {

@@ -273,7 +273,7 @@ impl SequencedRecord {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPosition {
     pub seq_num: u64,
     pub timestamp: u64,

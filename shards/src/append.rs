@@ -21,6 +21,7 @@ impl Partition {
         stream: &StreamName,
         input: AppendInput,
         commands: Vec<Option<Command>>,
+        sequenced: Option<oneshot::Sender<()>>,
     ) -> Result<AppendAck, ShardError> {
         let meta = self.get_stream(basin, stream)?.meta;
         let admission = pipeline.admit(input.metered_size()).await?;
@@ -119,6 +120,9 @@ impl Partition {
             reply,
         };
         pipeline.submit(self.id, self.db(), fill, ack, admission, express);
+        if let Some(s) = sequenced {
+            let _ = s.send(());
+        }
         answer
             .await
             .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?

@@ -53,11 +53,12 @@ impl Cluster {
             .map_err(|InboxFull(e)| e)
     }
 
-    async fn call<T>(
+    /// Puts the operation in the owner's inbox now (never blocks) and returns its answer.
+    fn send_op<T>(
         &self,
         partition: PartitionId,
         make: impl FnOnce(Reply<T>) -> Op,
-    ) -> Result<T, ShardError> {
+    ) -> Result<oneshot::Receiver<Result<T, ShardError>>, ShardError> {
         let shard = shard_for_partition(partition, self.inner.shards.len());
         let (tx, rx) = oneshot::channel();
         let envelope = Envelope::Op {
@@ -67,8 +68,15 @@ impl Cluster {
         if let Err(InboxFull(_)) = self.inner.shards[shard].try_send(envelope) {
             return Err(ShardError::Overloaded { shard });
         }
-        rx.await
-            .map_err(|_| ShardError::Unavailable("shard dropped the request"))?
+        Ok(rx)
+    }
+
+    async fn call<T>(
+        &self,
+        partition: PartitionId,
+        make: impl FnOnce(Reply<T>) -> Op,
+    ) -> Result<T, ShardError> {
+        answer(self.send_op(partition, make)?).await
     }
 
     fn basin_partition(&self, basin: &BasinName) -> PartitionId {
@@ -254,8 +262,36 @@ impl Cluster {
             stream,
             input,
             commands,
+            sequenced: None,
         });
         self.call(p, |r| Op::Append(op, r)).await
+    }
+
+    /// For sessions: sends the append now, in call order, and returns (a signal that fires
+    /// once the append is sequenced or refused, its eventual ack). Waiting for the first
+    /// before sending the next append keeps a session's appends in order while their
+    /// durability overlaps.
+    pub fn append_staged(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        input: AppendInput,
+        commands: Vec<Option<Command>>,
+    ) -> Result<StagedAppend, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        let (seq_tx, seq_rx) = oneshot::channel();
+        let op = Box::new(AppendOp {
+            basin,
+            stream,
+            input,
+            commands,
+            sequenced: Some(seq_tx),
+        });
+        let ack = self.send_op(p, |r| Op::Append(op, r))?;
+        Ok(StagedAppend {
+            sequenced: seq_rx,
+            ack: Box::pin(answer(ack)),
+        })
     }
 
     pub async fn read(
@@ -305,6 +341,18 @@ impl Cluster {
             Err(e) => Err(e),
         }
     }
+}
+
+/// An append sent by [`Cluster::append_staged`].
+pub struct StagedAppend {
+    /// Resolves (or is cancelled) once the append has its seq_nums or was refused.
+    pub sequenced: oneshot::Receiver<()>,
+    pub ack: std::pin::Pin<Box<dyn std::future::Future<Output = Result<AppendAck, ShardError>> + Send>>,
+}
+
+async fn answer<T>(rx: oneshot::Receiver<Result<T, ShardError>>) -> Result<T, ShardError> {
+    rx.await
+        .map_err(|_| ShardError::Unavailable("shard dropped the request"))?
 }
 
 /// Listed things, ordered by name.

@@ -24,7 +24,7 @@ pub mod stream_ops;
 pub mod stream_state;
 
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
-pub use cluster::Cluster;
+pub use cluster::{Cluster, StagedAppend};
 pub use error::ShardError;
 pub use read::{ReadOutput, ReadRequest, ReadStart};
 pub use shard::{ServeFn, ShardContext};

@@ -28,6 +28,8 @@ pub struct ReadRequest {
     /// Exclusive timestamp bound.
     pub until: Option<u64>,
     pub wait: Option<Duration>,
+    /// Overrides whether a read at the tail may wait (sessions decide this themselves).
+    pub may_follow: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +37,11 @@ pub struct ReadOutput {
     pub records: Vec<SequencedRecord>,
     /// Present when the read waited at the tail for new records.
     pub tail: Option<StreamPosition>,
+    /// Where the next read should start: after the last record returned, or the resolved
+    /// start if none was.
+    pub next_seq: u64,
+    /// The durable tail when the read finished.
+    pub durable_tail: StreamPosition,
 }
 
 /// Where a collection stops.
@@ -104,14 +111,12 @@ impl Partition {
         };
         if start < tail.seq_num {
             let records = self.collect(&state, start, tail.seq_num, limits).await?;
-            return Ok(ReadOutput {
-                records,
-                tail: None,
-            });
+            return Ok(output(records, None, start, tail));
         }
         let wait = req.wait.unwrap_or_default();
-        let may_follow =
-            !wait.is_zero() || (req.count.is_none() && req.bytes.is_none() && req.until.is_none());
+        let may_follow = req.may_follow.unwrap_or(
+            !wait.is_zero() || (req.count.is_none() && req.bytes.is_none() && req.until.is_none()),
+        );
         if !may_follow {
             return Err(ShardError::RangeNotSatisfiable(tail));
         }
@@ -126,14 +131,11 @@ impl Partition {
                 let records = self
                     .collect(&state, start, now_tail.seq_num, limits)
                     .await?;
-                return Ok(ReadOutput {
-                    records,
-                    tail: Some(now_tail),
-                });
+                return Ok(output(records, Some(now_tail), start, now_tail));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || timeout(left, changed).await.is_none() {
-                return Ok(ReadOutput::default());
+                return Ok(output(Vec::new(), None, start, now_tail));
             }
         }
     }
@@ -250,6 +252,21 @@ impl Partition {
             from = last.seq_num + 1;
         }
         Ok(tail)
+    }
+}
+
+fn output(
+    records: Vec<SequencedRecord>,
+    tail: Option<StreamPosition>,
+    start: u64,
+    durable_tail: StreamPosition,
+) -> ReadOutput {
+    let next_seq = records.last().map_or(start, |r| r.seq_num + 1);
+    ReadOutput {
+        records,
+        tail,
+        next_seq,
+        durable_tail,
     }
 }
 

@@ -86,6 +86,8 @@ pub(crate) struct AppendOp {
     pub stream: StreamName,
     pub input: AppendInput,
     pub commands: Vec<Option<Command>>,
+    /// Fired once the append is sequenced (dropped if it is refused first).
+    pub sequenced: Option<oneshot::Sender<()>>,
 }
 
 pub(crate) struct CreateStream {
@@ -263,7 +265,7 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
                 .iter()
                 .any(|c| matches!(c, Some(Command::Trim(_))));
             let r = p
-                .append(&pipeline, &a.basin, &a.stream, a.input, a.commands)
+                .append(&pipeline, &a.basin, &a.stream, a.input, a.commands, a.sequenced)
                 .await;
             if trims && r.is_ok() {
                 if let Ok(entry) = p.get_stream(&a.basin, &a.stream) {

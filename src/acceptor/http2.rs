@@ -4,7 +4,11 @@
 
 use super::limits::{H2_HEADER_LIST_BYTES_MAX, H2_STREAMS_MAX};
 use super::Conn;
+use crate::handlers::sessions::{self, SessionIo};
 use crate::http::{Request, Response};
+use crate::router::{self, Session};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
 use bytes::{Bytes, BytesMut};
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncWrite};
@@ -90,29 +94,22 @@ async fn handle_stream(
     conn: Conn,
 ) {
     let (parts, body) = req.into_parts();
-    // An S2S session's body is a stream that may never end: do not buffer it.
-    let is_session = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("s2s/proto"));
-    let body = if is_session {
-        drop(body);
-        Ok(Bytes::new())
-    } else {
-        read_body(body, &parts.headers).await
+    let head = Request {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts.headers,
+        body: Bytes::new(),
     };
-    let resp = match body {
+    match router::session(conn.cluster(), &head).await {
+        Some(Ok(session)) => return run_session(session, body, respond, conn).await,
+        Some(Err(resp)) => return send(&mut respond, resp),
+        None => {}
+    }
+    let resp = match read_body(body, &head.headers).await {
         Ok(body) => {
-            let head_only = parts.method == http::Method::HEAD;
-            let req = Request {
-                method: parts.method,
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or("").to_owned(),
-                headers: parts.headers,
-                body,
-            };
-            let resp = conn.route(req).await;
+            let head_only = head.method == http::Method::HEAD;
+            let resp = conn.route(Request { body, ..head }).await;
             if head_only {
                 let len = resp.body.len();
                 let mut r = resp;
@@ -128,6 +125,70 @@ async fn handle_stream(
         Err(None) => return,
     };
     send(&mut respond, resp);
+}
+
+/// Frames in flight between a session and the connection, each way. With h2 flow control
+/// this bounds a session's memory to a few frames (≤ 2 MiB each).
+const SESSION_CHANNEL_FRAMES: usize = 8;
+
+async fn run_session(session: Session, body: RecvStream, mut respond: SendResponse<Bytes>, conn: Conn) {
+    let head = http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "s2s/proto")
+        .header(http::header::CACHE_CONTROL, "no-cache, no-transform")
+        .header("x-accel-buffering", "no")
+        .body(())
+        .expect("session head builds");
+    let Ok(send_stream) = respond.send_response(head, false) else {
+        return;
+    };
+    let (out_tx, out_rx) = mpsc::channel::<Bytes>(SESSION_CHANNEL_FRAMES);
+    let writer = spawn_local(pump_out(out_rx, send_stream));
+    let cluster = conn.cluster().clone();
+    match session {
+        Session::Append(target) => {
+            let (in_tx, in_rx) = mpsc::channel::<Bytes>(SESSION_CHANNEL_FRAMES);
+            let reader = spawn_local(pump_in(body, in_tx));
+            sessions::run_append(cluster, target, SessionIo { input: in_rx, output: out_tx }).await;
+            drop(reader);
+        }
+        Session::Read(read) => {
+            drop(body);
+            sessions::run_read(cluster, read, out_tx).await;
+        }
+    }
+    writer.await;
+}
+
+/// Request body → session, releasing flow control only as the session takes chunks.
+async fn pump_in(mut body: RecvStream, mut tx: mpsc::Sender<Bytes>) {
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else { return };
+        let n = chunk.len();
+        if tx.send(chunk).await.is_err() {
+            return;
+        }
+        let _ = body.flow_control().release_capacity(n);
+    }
+}
+
+/// Session → response body, sending only as the peer's window allows.
+async fn pump_out(mut rx: mpsc::Receiver<Bytes>, mut stream: h2::SendStream<Bytes>) {
+    while let Some(mut data) = rx.next().await {
+        while !data.is_empty() {
+            stream.reserve_capacity(data.len());
+            let cap = match futures::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                Some(Ok(n)) if n > 0 => n,
+                Some(Ok(_)) => continue,
+                _ => return,
+            };
+            let chunk = data.split_to(cap.min(data.len()));
+            if stream.send_data(chunk, false).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = stream.send_data(Bytes::new(), true);
 }
 
 /// Buffers a unary body, releasing flow-control capacity as it goes. `Err(None)`: the

@@ -40,6 +40,10 @@ impl Conn {
         router::handle(&self.cluster, self.router, req).await
     }
 
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     pub fn draining(&self) -> impl std::future::Future<Output = ()> + Unpin {
         self.ctx.draining.clone().map(|_| ())
     }

@@ -3,6 +3,7 @@
 
 pub mod basins;
 pub mod records;
+pub mod sessions;
 pub mod streams;
 pub mod stubs;
 

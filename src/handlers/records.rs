@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Unary reads wait at most this long (s2-lite caps `wait` silently).
 const UNARY_WAIT_MAX_SECS: u32 = 60;
 
-fn media_type(req: &Request, header: &str) -> String {
+pub(crate) fn media_type(req: &Request, header: &str) -> String {
     req.header_str(header)
         .and_then(|v| v.split([',', ';']).next())
         .unwrap_or("")
@@ -31,7 +31,7 @@ fn is_protobuf(media: &str) -> bool {
     media == "application/protobuf" || media == "application/x-protobuf"
 }
 
-fn format_header(req: &Request) -> Result<Format, ApiError> {
+pub(crate) fn format_header(req: &Request) -> Result<Format, ApiError> {
     match req.header_str("s2-format") {
         None => Ok(Format::Raw),
         Some(v) => Format::parse(v).map_err(|bad| ApiError::bad_header("s2-format", bad)),
@@ -40,7 +40,7 @@ fn format_header(req: &Request) -> Result<Format, ApiError> {
 
 /// `s2-stream-config`: the config of a stream auto-created by this request. Parsed and
 /// validated even when unused, as s2-lite does.
-fn stream_config_header(req: &Request) -> Result<StreamConfig, ApiError> {
+pub(crate) fn stream_config_header(req: &Request) -> Result<StreamConfig, ApiError> {
     let Some(v) = req.header_str("s2-stream-config") else {
         return Ok(StreamConfig::default());
     };
@@ -108,7 +108,7 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
     }
 }
 
-async fn auto_create(
+pub(crate) async fn auto_create(
     cluster: &Cluster,
     basin: &BasinName,
     stream: &StreamName,
@@ -122,7 +122,7 @@ async fn auto_create(
 }
 
 /// Query parameters of a read (API.md §8.1).
-fn read_params(query: &str) -> Result<(ReadRequest, bool), ApiError> {
+pub(crate) fn read_params(query: &str) -> Result<(ReadRequest, bool), ApiError> {
     let pairs = parse_pairs(query);
     let q = |e: String| ApiError::bad_query(e);
     let seq_num = unsigned::<u64>(&pairs, "seq_num").map_err(q)?;
@@ -165,6 +165,7 @@ fn read_params(query: &str) -> Result<(ReadRequest, bool), ApiError> {
             bytes,
             until,
             wait: wait.map(|w| Duration::from_secs(w as u64)),
+            may_follow: None,
         },
         limited,
     ))

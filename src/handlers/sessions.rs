@@ -1,0 +1,293 @@
+//! S2S sessions (API.md §9): an append session turns a stream of `AppendInput` frames into
+//! in-order `AppendAck` frames, pipelined (durability of several inputs overlaps, but each is
+//! sequenced before the next is sent); a read session sends catch-up batches, then follows
+//! the tail with heartbeats. Transport-free: frames come in and go out over bounded channels
+//! that the HTTP/2 layer pumps, so a slow client slows the session instead of growing a
+//! buffer.
+
+use super::records::{auto_create, read_params};
+use super::{basin_header, path_stream};
+use crate::error::{from_shard, Failure};
+use crate::http::Request;
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::stream::{FuturesOrdered, StreamExt};
+use futures::SinkExt;
+use prost::Message;
+use protocol::error::{ApiError, ErrorCode};
+use protocol::limits::{BATCH_METERED_BYTES_MAX, BATCH_RECORDS_MAX};
+use protocol::names::{BasinName, StreamName};
+use protocol::records::{self, AppendInput};
+use protocol::s2s;
+use shards::{Cluster, ReadRequest, ReadStart, ShardError};
+use std::time::{Duration, Instant};
+
+/// Appends of one session awaiting durability at once.
+const APPEND_SESSION_INFLIGHT_MAX: usize = 256;
+/// A following read session sends a heartbeat after this long without records (clients
+/// time out after 20 s).
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The two directions of a session, as the transport sees them.
+pub struct SessionIo {
+    pub input: mpsc::Receiver<Bytes>,
+    pub output: mpsc::Sender<Bytes>,
+}
+
+/// What a session needs, checked before the response starts (errors are plain HTTP).
+pub struct SessionTarget {
+    basin: BasinName,
+    stream: StreamName,
+}
+
+fn terminal(f: Failure) -> Bytes {
+    let r = f.into_response();
+    s2s::encode_terminal(r.status.as_u16(), &r.body)
+}
+
+fn bad_frame(e: impl std::fmt::Display) -> Failure {
+    ApiError::new(ErrorCode::BadFrame, e.to_string()).into()
+}
+
+/// Checks an append session's headers and that its stream exists (or is auto-created).
+pub async fn prepare_append(
+    cluster: &Cluster,
+    req: &Request,
+    stream: &str,
+) -> Result<SessionTarget, Failure> {
+    let basin = basin_header(req)?;
+    let stream = path_stream(stream)?;
+    let config = super::records::stream_config_header(req)?;
+    ensure_stream(cluster, &basin, &stream, true, config).await?;
+    Ok(SessionTarget { basin, stream })
+}
+
+async fn ensure_stream(
+    cluster: &Cluster,
+    basin: &BasinName,
+    stream: &StreamName,
+    on_append: bool,
+    config: protocol::config::StreamConfig,
+) -> Result<(), Failure> {
+    match cluster.check_tail(basin.clone(), stream.clone()).await {
+        Ok(_) => Ok(()),
+        Err(ShardError::StreamNotFound { .. }) => {
+            auto_create(cluster, basin, stream, on_append, config).await
+        }
+        Err(e) => Err(from_shard(e)),
+    }
+}
+
+pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: SessionIo) {
+    let mut decoder = s2s::Decoder::default();
+    let mut acks = FuturesOrdered::new();
+    let mut input_open = true;
+    // The first failure: sent as a terminal frame once earlier acks are out.
+    let mut failure: Option<Failure> = None;
+    loop {
+        let take_input = input_open && failure.is_none() && acks.len() < APPEND_SESSION_INFLIGHT_MAX;
+        if !take_input && acks.is_empty() {
+            break;
+        }
+        let event = if take_input && !acks.is_empty() {
+            futures::select_biased! {
+                ack = acks.next() => Event::Ack(ack),
+                chunk = io.input.next() => Event::Chunk(chunk),
+            }
+        } else if take_input {
+            Event::Chunk(io.input.next().await)
+        } else {
+            Event::Ack(acks.next().await)
+        };
+        match event {
+            Event::Chunk(None) => {
+                input_open = false;
+                if let Err(e) = decoder.finish() {
+                    failure = Some(bad_frame(e));
+                }
+            }
+            Event::Chunk(Some(chunk)) => {
+                decoder.push(&chunk);
+                loop {
+                    let input = match next_input(&mut decoder) {
+                        Ok(Some(input)) => input,
+                        Ok(None) => break,
+                        Err(f) => {
+                            failure = Some(f);
+                            break;
+                        }
+                    };
+                    let commands = match input.validate() {
+                        Ok(c) => c,
+                        Err(e) => {
+                            failure = Some(e.into());
+                            break;
+                        }
+                    };
+                    let staged = match cluster.append_staged(
+                        target.basin.clone(),
+                        target.stream.clone(),
+                        input,
+                        commands,
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            failure = Some(from_shard(e));
+                            break;
+                        }
+                    };
+                    let refused = staged.sequenced.await.is_err();
+                    acks.push_back(staged.ack);
+                    if refused {
+                        // Its ack carries the error; send nothing more.
+                        input_open = false;
+                        break;
+                    }
+                }
+            }
+            Event::Ack(Some(Ok(ack))) => {
+                let frame = s2s::encode(&ack.to_proto().encode_to_vec());
+                if io.output.send(frame).await.is_err() {
+                    return;
+                }
+            }
+            Event::Ack(Some(Err(e))) => {
+                failure = Some(from_shard(e));
+                // Later acks belong to inputs after the failed one: drop them.
+                acks = FuturesOrdered::new();
+                input_open = false;
+            }
+            Event::Ack(None) => {}
+        }
+    }
+    if let Some(f) = failure {
+        let _ = io.output.send(terminal(f)).await;
+    }
+}
+
+enum Event {
+    Chunk(Option<Bytes>),
+    Ack(Option<Result<records::AppendAck, ShardError>>),
+}
+
+fn next_input(decoder: &mut s2s::Decoder) -> Result<Option<AppendInput>, Failure> {
+    let Some(frame) = decoder.next_frame().map_err(bad_frame)? else {
+        return Ok(None);
+    };
+    if frame.terminal {
+        return Err(bad_frame(s2s::FrameError::UnexpectedTerminal));
+    }
+    let m = protocol::proto::AppendInput::decode(frame.payload).map_err(bad_frame)?;
+    Ok(Some(AppendInput::from_proto_message(m)))
+}
+
+/// A read session's plan, resolved before the response starts.
+pub struct ReadSession {
+    target: SessionTarget,
+    params: ReadRequest,
+    first: shards::ReadOutput,
+}
+
+/// Checks a read session's inputs and makes its first read, so a bad start is a plain
+/// HTTP 416 (API.md §8.3).
+pub async fn prepare_read(cluster: &Cluster, req: &Request, stream: &str) -> Result<ReadSession, Failure> {
+    let basin = basin_header(req)?;
+    let stream = path_stream(stream)?;
+    let (params, _) = read_params(&req.query)?;
+    let config = super::records::stream_config_header(req)?;
+    ensure_stream(cluster, &basin, &stream, false, config).await?;
+    // May the read reach the tail without a 416 (API.md §8.3)?
+    let may_follow = params.wait.is_some_and(|w| !w.is_zero())
+        || (params.count.is_none() && params.bytes.is_none() && params.until.is_none());
+    let first_req = ReadRequest {
+        count: Some(params.count.unwrap_or(BATCH_RECORDS_MAX).min(BATCH_RECORDS_MAX)),
+        bytes: Some(params.bytes.unwrap_or(BATCH_METERED_BYTES_MAX).min(BATCH_METERED_BYTES_MAX)),
+        wait: Some(Duration::ZERO),
+        may_follow: Some(may_follow),
+        ..params.clone()
+    };
+    let first = cluster
+        .read(basin.clone(), stream.clone(), first_req)
+        .await
+        .map_err(from_shard)?;
+    Ok(ReadSession {
+        target: SessionTarget { basin, stream },
+        params: ReadRequest { may_follow: Some(may_follow), ..params },
+        first,
+    })
+}
+
+pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::Sender<Bytes>) {
+    let ReadSession { target, params, first } = session;
+    let may_follow = params.may_follow.unwrap_or(false);
+    let mut count_left = params.count.unwrap_or(usize::MAX);
+    let mut bytes_left = params.bytes.unwrap_or(usize::MAX);
+    // `wait=N`: end N seconds after the last batch; `wait=0`: end at the tail.
+    let session_wait = params.wait;
+    let mut out = first;
+    let mut following = false;
+    let mut last_activity = Instant::now();
+    loop {
+        if !out.records.is_empty() {
+            count_left = count_left.saturating_sub(out.records.len());
+            bytes_left =
+                bytes_left.saturating_sub(out.records.iter().map(|r| r.metered_size()).sum());
+            let tail = following.then_some(out.durable_tail);
+            let batch = records::read_batch_proto(&out.records, tail).encode_to_vec();
+            if output.send(s2s::encode(&batch)).await.is_err() {
+                return;
+            }
+            last_activity = Instant::now();
+        } else if out.next_seq < out.durable_tail.seq_num {
+            // Stopped before the tail without a record: `until` (or `bytes`) reached.
+            return;
+        } else {
+            if !may_follow || session_wait == Some(Duration::ZERO) {
+                return;
+            }
+            if !following {
+                following = true;
+                last_activity = Instant::now();
+                let hb = records::read_batch_proto(&[], Some(out.durable_tail)).encode_to_vec();
+                if output.send(s2s::encode(&hb)).await.is_err() {
+                    return;
+                }
+            } else if let Some(w) = session_wait {
+                if last_activity.elapsed() >= w {
+                    return;
+                }
+            }
+        }
+        if count_left == 0 || bytes_left == 0 {
+            return;
+        }
+        let mut wait = if following { HEARTBEAT_INTERVAL } else { Duration::ZERO };
+        if let Some(w) = session_wait {
+            wait = wait.min(w.saturating_sub(last_activity.elapsed()));
+        }
+        let req = ReadRequest {
+            start: ReadStart::SeqNum(out.next_seq),
+            clamp: false,
+            count: Some(count_left.min(BATCH_RECORDS_MAX)),
+            bytes: Some(bytes_left.min(BATCH_METERED_BYTES_MAX)),
+            until: params.until,
+            wait: Some(wait),
+            may_follow: Some(true),
+        };
+        let next = out.next_seq;
+        out = match cluster.read(target.basin.clone(), target.stream.clone(), req).await {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = output.send(terminal(from_shard(e))).await;
+                return;
+            }
+        };
+        if following && out.records.is_empty() && out.next_seq == next {
+            // A quiet interval: heartbeat.
+            let hb = records::read_batch_proto(&[], Some(out.durable_tail)).encode_to_vec();
+            if output.send(s2s::encode(&hb)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
