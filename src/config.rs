@@ -65,6 +65,13 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     pub standard_flush_delay_ms: u64,
 
+    /// With --bucket: minimum milliseconds between a shard's flush rounds. Each round is one
+    /// PUT per busy partition, so this caps PUTs at 1000/N per second per busy partition
+    /// (10 ms: ≤ 100/s, ~$1,300/month on S3 Standard at full load; 50 ms: ≤ 20/s, ~$259).
+    /// Ignored in memory and on local disk, where flushes are cheap.
+    #[arg(long, default_value_t = 10)]
+    pub bucket_flush_gap_ms: u64,
+
     /// Bytes of recent durable records each shard keeps in memory to serve reads near the
     /// tail without storage I/O.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]

@@ -54,6 +54,11 @@ fn run(args: config::Args) -> Result<(), String> {
             inflight_bytes_max: args.append_inflight_bytes,
             admission_timeout: std::time::Duration::from_secs(10),
             standard_delay: std::time::Duration::from_millis(args.standard_flush_delay_ms),
+            flush_gap_min: if args.bucket.is_some() {
+                std::time::Duration::from_millis(args.bucket_flush_gap_ms)
+            } else {
+                std::time::Duration::ZERO
+            },
             window_bytes_max: args.window_bytes,
             window_records_max: (args.window_bytes / 64).max(1000),
         },

@@ -67,10 +67,16 @@ pub async fn session(cluster: &Cluster, req: &Request) -> Option<Result<Session,
         return None;
     }
     let path = req.path.strip_prefix("/v1/streams/")?;
-    let stream = path.strip_suffix("/records").filter(|s| !s.is_empty() && !s.contains('/'))?;
+    let stream = path
+        .strip_suffix("/records")
+        .filter(|s| !s.is_empty() && !s.contains('/'))?;
     let started = match req.method {
-        Method::POST => sessions::prepare_append(cluster, req, stream).await.map(Session::Append),
-        Method::GET => sessions::prepare_read(cluster, req, stream).await.map(Session::Read),
+        Method::POST => sessions::prepare_append(cluster, req, stream)
+            .await
+            .map(Session::Append),
+        Method::GET => sessions::prepare_read(cluster, req, stream)
+            .await
+            .map(Session::Read),
         _ => return None,
     };
     Some(started.map_err(|f| f.into_response()))

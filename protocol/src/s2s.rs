@@ -44,7 +44,10 @@ pub enum FrameError {
 /// A regular frame carrying `payload` (an encoded protobuf message).
 pub fn encode(payload: &[u8]) -> Bytes {
     let len = payload.len() + 1;
-    assert!(len <= FRAME_LEN_MAX, "messages are bounded well below 2 MiB");
+    assert!(
+        len <= FRAME_LEN_MAX,
+        "messages are bounded well below 2 MiB"
+    );
     let mut b = BytesMut::with_capacity(3 + len);
     b.put_uint(len as u64, 3);
     b.put_u8(0);

@@ -42,6 +42,9 @@ pub struct PipelineConfig {
     pub admission_timeout: Duration,
     /// How long a round of only `standard` appends may wait to share a flush.
     pub standard_delay: Duration,
+    /// Minimum time between round dispatches (0 in memory and on local disk). On a bucket
+    /// each round is a PUT per busy partition, so this bounds the PUT rate.
+    pub flush_gap_min: Duration,
     /// Bytes and records of recent durable records kept for reads near the tail.
     pub window_bytes_max: usize,
     pub window_records_max: usize,
@@ -94,6 +97,7 @@ pub struct AppendPipeline {
     storage: StorageRuntime,
     config: PipelineConfig,
     open: RefCell<Option<Round>>,
+    last_dispatch: Cell<Option<Instant>>,
     next_round: Cell<u64>,
     next_release: Cell<u64>,
     rounds_inflight: Cell<usize>,
@@ -121,6 +125,7 @@ impl AppendPipeline {
             storage,
             config,
             open: RefCell::new(None),
+            last_dispatch: Cell::new(None),
             next_round: Cell::new(0),
             next_release: Cell::new(0),
             rounds_inflight: Cell::new(0),
@@ -226,6 +231,15 @@ impl AppendPipeline {
                     continue;
                 }
             }
+            if let Some(last) = p.last_dispatch.get() {
+                let left =
+                    (last + p.config.flush_gap_min).saturating_duration_since(Instant::now());
+                if !left.is_zero() {
+                    drop(p);
+                    crate::runtime::sleep(left).await;
+                    continue;
+                }
+            }
             if p.rounds_inflight.get() >= ROUNDS_INFLIGHT_MAX {
                 let wait = p.capacity.listen();
                 drop(p);
@@ -238,6 +252,7 @@ impl AppendPipeline {
     }
 
     fn dispatch(self: &Rc<Self>, mut round: Round) {
+        self.last_dispatch.set(Some(Instant::now()));
         let no = self.next_round.get();
         self.next_round.set(no + 1);
         self.rounds_inflight.set(self.rounds_inflight.get() + 1);

@@ -347,7 +347,8 @@ impl Cluster {
 pub struct StagedAppend {
     /// Resolves (or is cancelled) once the append has its seq_nums or was refused.
     pub sequenced: oneshot::Receiver<()>,
-    pub ack: std::pin::Pin<Box<dyn std::future::Future<Output = Result<AppendAck, ShardError>> + Send>>,
+    pub ack:
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<AppendAck, ShardError>> + Send>>,
 }
 
 async fn answer<T>(rx: oneshot::Receiver<Result<T, ShardError>>) -> Result<T, ShardError> {

@@ -265,7 +265,14 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
                 .iter()
                 .any(|c| matches!(c, Some(Command::Trim(_))));
             let r = p
-                .append(&pipeline, &a.basin, &a.stream, a.input, a.commands, a.sequenced)
+                .append(
+                    &pipeline,
+                    &a.basin,
+                    &a.stream,
+                    a.input,
+                    a.commands,
+                    a.sequenced,
+                )
                 .await;
             if trims && r.is_ok() {
                 if let Ok(entry) = p.get_stream(&a.basin, &a.stream) {

@@ -2,16 +2,18 @@
 //! h2 wants tokio's I/O traits; `tokio_util::compat` adapts glommio's stream. Each request
 //! becomes a task on this shard; draining sends GOAWAY and lets open streams finish.
 
-use super::limits::{H2_HEADER_LIST_BYTES_MAX, H2_STREAMS_MAX};
+use super::limits::{
+    H2_CONNECTION_WINDOW_BYTES, H2_HEADER_LIST_BYTES_MAX, H2_STREAMS_MAX, H2_STREAM_WINDOW_BYTES,
+};
 use super::Conn;
 use crate::handlers::sessions::{self, SessionIo};
 use crate::http::{Request, Response};
 use crate::router::{self, Session};
-use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
 use bytes::{Bytes, BytesMut};
+use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncWrite};
+use futures::{SinkExt, StreamExt};
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::HeaderValue;
@@ -27,6 +29,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(H2_STREAMS_MAX)
         .max_header_list_size(H2_HEADER_LIST_BYTES_MAX)
+        // The 64 KiB default windows cap an upload at one window per round trip.
+        .initial_window_size(H2_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES)
         .handshake::<_, Bytes>(io.compat());
     let mut h2 = match handshake.await {
         Ok(c) => c,
@@ -131,7 +136,12 @@ async fn handle_stream(
 /// this bounds a session's memory to a few frames (≤ 2 MiB each).
 const SESSION_CHANNEL_FRAMES: usize = 8;
 
-async fn run_session(session: Session, body: RecvStream, mut respond: SendResponse<Bytes>, conn: Conn) {
+async fn run_session(
+    session: Session,
+    body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    conn: Conn,
+) {
     let head = http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, "s2s/proto")
@@ -149,7 +159,15 @@ async fn run_session(session: Session, body: RecvStream, mut respond: SendRespon
         Session::Append(target) => {
             let (in_tx, in_rx) = mpsc::channel::<Bytes>(SESSION_CHANNEL_FRAMES);
             let reader = spawn_local(pump_in(body, in_tx));
-            sessions::run_append(cluster, target, SessionIo { input: in_rx, output: out_tx }).await;
+            sessions::run_append(
+                cluster,
+                target,
+                SessionIo {
+                    input: in_rx,
+                    output: out_tx,
+                },
+            )
+            .await;
             drop(reader);
         }
         Session::Read(read) => {

@@ -12,6 +12,10 @@ pub const H2_HEADER_LIST_BYTES_MAX: u32 = 64 * 1024;
 /// (each may buffer a 2 MiB body: 200 MiB worst case per connection, shared by the
 /// shard's connection bound below).
 pub const H2_STREAMS_MAX: u32 = 100;
+/// HTTP/2 receive windows: what a client may send before we take it. A stream's window is
+/// a little over one full batch; the connection's covers several sessions at once.
+pub const H2_STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+pub const H2_CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 /// Connections one shard serves at once; past it new connections are closed at accept,
 /// so file descriptors stay bounded.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;

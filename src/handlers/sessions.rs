@@ -85,7 +85,8 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
     // The first failure: sent as a terminal frame once earlier acks are out.
     let mut failure: Option<Failure> = None;
     loop {
-        let take_input = input_open && failure.is_none() && acks.len() < APPEND_SESSION_INFLIGHT_MAX;
+        let take_input =
+            input_open && failure.is_none() && acks.len() < APPEND_SESSION_INFLIGHT_MAX;
         if !take_input && acks.is_empty() {
             break;
         }
@@ -190,7 +191,11 @@ pub struct ReadSession {
 
 /// Checks a read session's inputs and makes its first read, so a bad start is a plain
 /// HTTP 416 (API.md §8.3).
-pub async fn prepare_read(cluster: &Cluster, req: &Request, stream: &str) -> Result<ReadSession, Failure> {
+pub async fn prepare_read(
+    cluster: &Cluster,
+    req: &Request,
+    stream: &str,
+) -> Result<ReadSession, Failure> {
     let basin = basin_header(req)?;
     let stream = path_stream(stream)?;
     let (params, _) = read_params(&req.query)?;
@@ -200,8 +205,18 @@ pub async fn prepare_read(cluster: &Cluster, req: &Request, stream: &str) -> Res
     let may_follow = params.wait.is_some_and(|w| !w.is_zero())
         || (params.count.is_none() && params.bytes.is_none() && params.until.is_none());
     let first_req = ReadRequest {
-        count: Some(params.count.unwrap_or(BATCH_RECORDS_MAX).min(BATCH_RECORDS_MAX)),
-        bytes: Some(params.bytes.unwrap_or(BATCH_METERED_BYTES_MAX).min(BATCH_METERED_BYTES_MAX)),
+        count: Some(
+            params
+                .count
+                .unwrap_or(BATCH_RECORDS_MAX)
+                .min(BATCH_RECORDS_MAX),
+        ),
+        bytes: Some(
+            params
+                .bytes
+                .unwrap_or(BATCH_METERED_BYTES_MAX)
+                .min(BATCH_METERED_BYTES_MAX),
+        ),
         wait: Some(Duration::ZERO),
         may_follow: Some(may_follow),
         ..params.clone()
@@ -212,13 +227,20 @@ pub async fn prepare_read(cluster: &Cluster, req: &Request, stream: &str) -> Res
         .map_err(from_shard)?;
     Ok(ReadSession {
         target: SessionTarget { basin, stream },
-        params: ReadRequest { may_follow: Some(may_follow), ..params },
+        params: ReadRequest {
+            may_follow: Some(may_follow),
+            ..params
+        },
         first,
     })
 }
 
 pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::Sender<Bytes>) {
-    let ReadSession { target, params, first } = session;
+    let ReadSession {
+        target,
+        params,
+        first,
+    } = session;
     let may_follow = params.may_follow.unwrap_or(false);
     let mut count_left = params.count.unwrap_or(usize::MAX);
     let mut bytes_left = params.bytes.unwrap_or(usize::MAX);
@@ -261,7 +283,11 @@ pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::
         if count_left == 0 || bytes_left == 0 {
             return;
         }
-        let mut wait = if following { HEARTBEAT_INTERVAL } else { Duration::ZERO };
+        let mut wait = if following {
+            HEARTBEAT_INTERVAL
+        } else {
+            Duration::ZERO
+        };
         if let Some(w) = session_wait {
             wait = wait.min(w.saturating_sub(last_activity.elapsed()));
         }
@@ -275,7 +301,10 @@ pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::
             may_follow: Some(true),
         };
         let next = out.next_seq;
-        out = match cluster.read(target.basin.clone(), target.stream.clone(), req).await {
+        out = match cluster
+            .read(target.basin.clone(), target.stream.clone(), req)
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 let _ = output.send(terminal(from_shard(e))).await;

@@ -1,7 +1,7 @@
 //! The `s2` CLI against Strand and against `s2 lite`, side by side: every control-plane
 //! command must print the same output and succeed or fail alike. Timestamps are masked.
 
-use crate::support::{run_cli, Lite, Server};
+use crate::support::{run_cli, run_cli_with_input, Lite, Server};
 
 fn mask_timestamps(s: &str) -> String {
     // RFC 3339 instants as printed by the CLI: 2026-11-23T12:23:35.102087078Z
@@ -150,4 +150,66 @@ fn http_control_plane_matches_s2_lite() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "differences from s2 lite:\n{text}");
     assert!(text.contains(" passed, 0 failed"), "{text}");
+}
+
+/// Strips what legitimately differs between servers: arrival timestamps after `@`.
+fn mask_arrival(s: &str) -> String {
+    s.split_whitespace()
+        .map(|w| {
+            if w.len() >= 13 && w.chars().all(|c| c.is_ascii_digit()) {
+                "<ms>"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn cli_sessions_append_read_tail_match_s2_lite() {
+    let strand = Server::start(&[]);
+    let lite = Lite::start();
+    let lines: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    let uri = "s2://cli-session-1/s";
+    let steps: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["create-basin", "cli-session-1"], None),
+        (vec!["create-stream", uri], None),
+        (vec!["append", uri], Some(lines.as_str())),
+        (vec!["append", uri], Some("more\n")),
+        (vec!["check-tail", uri], None),
+        (vec!["read", uri, "-s", "0", "-n", "201"], None),
+        (vec!["read", uri, "-s", "195", "-n", "3"], None),
+        (vec!["read", uri, "--ago", "1h", "-n", "2"], None),
+        (vec!["tail", uri, "-n", "3"], None),
+        (vec!["fence", uri, "tok"], None),
+        (vec!["append", uri, "-f", "wrong"], Some("x\n")),
+        (vec!["append", uri, "-f", "tok"], Some("fenced\n")),
+        (vec!["trim", uri, "100"], None),
+        (vec!["read", uri, "-s", "0", "-n", "2"], None),
+        (vec!["check-tail", uri], None),
+        (
+            vec!["read", "s2://cli-session-1/missing", "-s", "0", "-n", "1"],
+            None,
+        ),
+    ];
+    for (args, input) in &steps {
+        let (ok_s, out_s, err_s) = run_cli_with_input(&strand.endpoint(), args, *input);
+        let (ok_l, out_l, err_l) = run_cli_with_input(&lite.endpoint(), args, *input);
+        let what = args.join(" ");
+        assert_eq!(
+            ok_s, ok_l,
+            "`s2 {what}` success differs\nstrand: {out_s}{err_s}\nlite: {out_l}{err_l}"
+        );
+        assert_eq!(
+            mask_arrival(&out_s),
+            mask_arrival(&out_l),
+            "`s2 {what}` stdout differs"
+        );
+        assert_eq!(
+            mask_arrival(&err_s),
+            mask_arrival(&err_l),
+            "`s2 {what}` stderr differs"
+        );
+    }
 }

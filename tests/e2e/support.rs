@@ -186,15 +186,35 @@ pub fn s2_cli() -> PathBuf {
 
 /// Runs the CLI against `endpoint`; returns (success, stdout, stderr).
 pub fn run_cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(s2_cli())
+    run_cli_with_input(endpoint, args, None)
+}
+
+/// Runs the CLI with `input` on its standard input (for `s2 append`).
+pub fn run_cli_with_input(
+    endpoint: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> (bool, String, String) {
+    let mut child = Command::new(s2_cli())
         .args(args)
         .env("S2_ACCOUNT_ENDPOINT", endpoint)
         .env("S2_BASIN_ENDPOINT", endpoint)
         .env("S2_ACCESS_TOKEN", "ignored")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run s2");
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("s2 finishes");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
