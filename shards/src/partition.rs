@@ -159,37 +159,12 @@ impl Partition {
             .map_err(|_| ShardError::Unavailable("storage runtime lost while trimming"))?
     }
 
-    /// Deletes every record of stream `id` and its position, in bounded batches.
+    /// Deletes every record of stream `id`, then its position, durably.
     pub(crate) async fn delete_stream_data(&self, id: u64) -> Result<(), ShardError> {
-        const KEYS_PER_BATCH: usize = 10_000;
-        let db = self.db.clone();
-        self.storage
-            .run(async move {
-                let from = kv::record::key(id, 0).to_vec();
-                let to = kv::record::key(id, u64::MAX).to_vec();
-                loop {
-                    let mut iter = db.scan(from.clone()..=to.clone()).await?;
-                    let mut batch = WriteBatch::new();
-                    let mut n = 0;
-                    while n < KEYS_PER_BATCH {
-                        let Some(kv) = iter.next().await? else { break };
-                        batch.delete(kv.key);
-                        n += 1;
-                    }
-                    if n == 0 {
-                        break;
-                    }
-                    db.write(batch).await?;
-                }
-                let mut batch = WriteBatch::new();
-                batch.delete(kv::stream_position::key(id));
-                let handle = db.write(batch).await?;
-                db.flush().await?;
-                handle.await_durable().await?;
-                Ok::<_, ShardError>(())
-            })
-            .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost while deleting"))?
+        self.delete_records(id, 0, u64::MAX).await?;
+        let mut batch = WriteBatch::new();
+        batch.delete(kv::stream_position::key(id));
+        self.write_durable(batch).await
     }
 
     /// Closes the database, flushing what it holds.

@@ -8,7 +8,6 @@ use crate::http::{Request, Response};
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::timeout;
 
@@ -170,22 +169,8 @@ fn to_head(req: &httparse::Request) -> Result<Head, Stop> {
     })
 }
 
-/// The buffered-body limit answers as s2-lite's extractors do: `bad_json`, or `bad_proto`
-/// for protobuf bodies.
 fn too_large(headers: &HeaderMap) -> Stop {
-    let is_proto = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("protobuf"));
-    let code = if is_proto {
-        ErrorCode::BadProto
-    } else {
-        ErrorCode::BadJson
-    };
-    respond(Response::error(&ApiError::new(
-        code,
-        "Failed to buffer the request body: length limit exceeded",
-    )))
+    respond(super::body_too_large(headers))
 }
 
 async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(

@@ -17,7 +17,6 @@ use futures::{SinkExt, StreamExt};
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::HeaderValue;
-use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::{spawn_local, timeout};
 use std::cell::Cell;
@@ -220,19 +219,7 @@ async fn read_body(
         let chunk = chunk.map_err(|_| None)?;
         let _ = body.flow_control().release_capacity(chunk.len());
         if out.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {
-            let is_proto = headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("protobuf"));
-            let code = if is_proto {
-                ErrorCode::BadProto
-            } else {
-                ErrorCode::BadJson
-            };
-            return Err(Some(Response::error(&ApiError::new(
-                code,
-                "Failed to buffer the request body: length limit exceeded",
-            ))));
+            return Err(Some(super::body_too_large(headers)));
         }
         out.extend_from_slice(&chunk);
     }

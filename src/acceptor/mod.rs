@@ -53,6 +53,24 @@ impl Conn {
     }
 }
 
+/// The buffered-body limit answers as s2-lite's extractors do: `bad_json`, or `bad_proto`
+/// for protobuf bodies.
+pub fn body_too_large(headers: &http::HeaderMap) -> Response {
+    let is_proto = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("protobuf"));
+    let code = if is_proto {
+        protocol::error::ErrorCode::BadProto
+    } else {
+        protocol::error::ErrorCode::BadJson
+    };
+    Response::error(&protocol::error::ApiError::new(
+        code,
+        "Failed to buffer the request body: length limit exceeded",
+    ))
+}
+
 /// Builds the front end for one shard. `bound` hears whether its listener came up.
 pub fn serve_fn(
     cfg: AcceptorConfig,
