@@ -289,12 +289,14 @@ impl AppendPipeline {
     }
 
     fn release(&self, result: Result<(), String>, round: Round) {
-        let Round { acks, bytes, .. } = round;
+        let Round {
+            mut acks, bytes, ..
+        } = round;
         match result {
             Ok(()) => {
                 // First move every stream's durable tail, so each ack reports the tail
                 // after its whole round.
-                for ack in &acks {
+                for ack in &mut acks {
                     self.advance(ack);
                 }
                 for ack in acks {
@@ -329,7 +331,7 @@ impl AppendPipeline {
     }
 
     /// A durable append moves its stream's durable tail and joins its window.
-    fn advance(&self, ack: &PendingAck) {
+    fn advance(&self, ack: &mut PendingAck) {
         let mut st = ack.state.borrow_mut();
         st.inflight -= 1;
         if !st.broken && st.durable.seq_num == ack.start.seq_num {
