@@ -58,6 +58,7 @@ pub fn from_shard(e: ShardError) -> Failure {
         ShardError::Unavailable(_) => ErrorCode::Unavailable,
         ShardError::Storage(_) => ErrorCode::Storage,
         ShardError::Invalid(_) => ErrorCode::Invalid,
+        ShardError::Unsupported(_) => ErrorCode::NotImplemented,
         ShardError::Backpressure { .. } => ErrorCode::RateLimited,
         ShardError::SeqNumMismatch(n) => return Failure::SeqNumMismatch(*n),
         ShardError::FencingTokenMismatch(t) => return Failure::FencingTokenMismatch(t.clone()),

@@ -24,6 +24,7 @@ impl Partition {
         sequenced: Option<oneshot::Sender<()>>,
     ) -> Result<AppendAck, ShardError> {
         let meta = self.get_stream(basin, stream)?.meta;
+        refuse_encrypted(&meta)?;
         let admission = pipeline.admit(input.metered_size()).await?;
         let state = self.stream_state(meta.id).await?;
         // Conditions are checked against the tail including in-flight appends; an error
@@ -126,6 +127,15 @@ impl Partition {
         answer
             .await
             .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?
+    }
+}
+
+/// Records of a stream with a cipher must be encrypted with the client's key; Strand does
+/// not encrypt yet, so it refuses rather than store plaintext the client believes is not.
+pub(crate) fn refuse_encrypted(meta: &crate::kv::StreamMeta) -> Result<(), ShardError> {
+    match meta.cipher {
+        Some(_) => Err(ShardError::Unsupported("stream encryption (stream_cipher)")),
+        None => Ok(()),
     }
 }
 

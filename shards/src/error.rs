@@ -50,6 +50,9 @@ pub enum ShardError {
     /// Too many append bytes in flight on the shard for too long.
     #[error("append backpressure: more than {limit} bytes in flight")]
     Backpressure { limit: usize },
+    /// A feature this server does not have yet (answered 501, never faked).
+    #[error("{0} is not supported by this server yet")]
+    Unsupported(&'static str),
     /// SlateDB or the object store failed; nothing was acknowledged.
     #[error("storage error: {0}")]
     Storage(String),

@@ -81,6 +81,7 @@ impl Partition {
         req: ReadRequest,
     ) -> Result<ReadOutput, ShardError> {
         let meta = self.get_stream(basin, stream)?.meta;
+        crate::append::refuse_encrypted(&meta)?;
         if req.count == Some(0) || req.bytes == Some(0) {
             return Ok(ReadOutput::default());
         }

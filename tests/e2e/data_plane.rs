@@ -305,3 +305,44 @@ async fn stream_basin(s2: &s2_sdk::S2, _stream: &S2Stream) -> String {
         .unwrap();
     page.values.last().unwrap().name.to_string()
 }
+
+#[test]
+fn encrypted_streams_are_refused_rather_than_stored_in_plaintext() {
+    let server = Server::start(&[]);
+    let json = ("content-type", "application/json");
+    let (status, _) = crate::support::http(
+        server.port,
+        "POST",
+        "/v1/basins",
+        &[json],
+        r#"{"basin":"cipher-basin-1","config":{"stream_cipher":"aegis-256"}}"#,
+    );
+    assert_eq!(status, 201);
+    let sb = ("s2-basin", "cipher-basin-1");
+    let (status, body) = crate::support::http(
+        server.port,
+        "POST",
+        "/v1/streams",
+        &[sb, json],
+        r#"{"stream":"s"}"#,
+    );
+    assert_eq!(status, 201);
+    assert!(body.contains(r#""cipher":"aegis-256""#), "{body}");
+    let (status, body) = crate::support::http(
+        server.port,
+        "POST",
+        "/v1/streams/s/records",
+        &[sb, json],
+        r#"{"records":[{"body":"secret"}]}"#,
+    );
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("not_implemented"), "{body}");
+    let (status, _) = crate::support::http(
+        server.port,
+        "GET",
+        "/v1/streams/s/records?seq_num=0",
+        &[sb],
+        "",
+    );
+    assert_eq!(status, 501);
+}
