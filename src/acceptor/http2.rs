@@ -106,7 +106,18 @@ async fn handle_stream(
         body: Bytes::new(),
     };
     match router::session(conn.cluster(), &head).await {
-        Some(Ok(session)) => return run_session(session, body, respond, conn).await,
+        Some(Ok(session)) => {
+            let Some(slot) = conn.session_slot() else {
+                let e = protocol::error::ApiError::new(
+                    protocol::error::ErrorCode::Unavailable,
+                    "too many sessions on this server; retry later",
+                );
+                return send(&mut respond, Response::error(&e));
+            };
+            run_session(session, body, respond, conn).await;
+            drop(slot);
+            return;
+        }
         Some(Err(resp)) => return send(&mut respond, resp),
         None => {}
     }
@@ -171,7 +182,9 @@ async fn run_session(
         }
         Session::Read(read) => {
             drop(body);
-            sessions::run_read(cluster, read, out_tx).await;
+            // A follower never ends by itself: on shutdown, end it (clients resume).
+            let run = std::pin::pin!(sessions::run_read(cluster, read, out_tx));
+            let _ = select(run, conn.draining()).await;
         }
     }
     writer.await;

@@ -19,6 +19,9 @@ pub const H2_CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 /// Connections one shard serves at once; past it new connections are closed at accept,
 /// so file descriptors stay bounded.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+/// Sessions (S2S) open at once per shard, over all its connections. Each holds a few
+/// frames of buffer (≤ 8 × 2 MiB worst case) and one task; past this, new sessions get 503.
+pub const SESSIONS_PER_SHARD_MAX: usize = 5_000;
 /// An idle keep-alive connection is closed after this.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// A request whose head or body stalls this long is dropped (slow-loris guard).

@@ -33,11 +33,31 @@ pub struct Conn {
     cluster: Cluster,
     router: RouterConfig,
     ctx: ShardContext,
+    /// Sessions open on this shard's connections.
+    sessions: Rc<Cell<usize>>,
+}
+
+/// Counts one open session; dropping it closes the count.
+pub struct SessionSlot(Rc<Cell<usize>>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl Conn {
     pub async fn route(&self, req: Request) -> Response {
         router::handle(&self.cluster, self.router, req).await
+    }
+
+    /// A slot for a new session, unless the shard already holds its maximum.
+    pub fn session_slot(&self) -> Option<SessionSlot> {
+        if self.sessions.get() >= limits::SESSIONS_PER_SHARD_MAX {
+            return None;
+        }
+        self.sessions.set(self.sessions.get() + 1);
+        Some(SessionSlot(self.sessions.clone()))
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -101,6 +121,7 @@ async fn serve(
         cluster: ctx.cluster.clone(),
         router: cfg.router,
         ctx: ctx.clone(),
+        sessions: Rc::new(Cell::new(0)),
     };
     let open = Rc::new(Cell::new(0usize));
     loop {
