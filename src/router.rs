@@ -53,33 +53,94 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
 
 /// A session the transport must run, once its response has started.
 pub enum Session {
+    /// S2S append session (HTTP/2 only).
     Append(sessions::SessionTarget),
+    /// S2S read session (HTTP/2 only).
     Read(sessions::ReadSession),
+    /// Server-sent events read session (either protocol).
+    Sse(sessions::ReadSession, sessions::SseReadEncoder),
 }
 
-/// `content-type: s2s/proto` on `/v1/streams/{s}/records` is a session (HTTP/2 only).
-/// `None`: not a session; `Some(Err)`: refused with a plain HTTP response.
-pub async fn session(cluster: &Cluster, req: &Request) -> Option<Result<Session, Response>> {
+/// Sessions on `/v1/streams/{s}/records`: `content-type: s2s/proto` (S2S), or a GET whose
+/// first `accept` is `text/event-stream` (SSE). `None`: not a session; `Some(Err)`: refused
+/// with a plain HTTP response (CORS applied).
+pub async fn session(
+    cluster: &Cluster,
+    cfg: RouterConfig,
+    req: &Request,
+) -> Option<Result<Session, Response>> {
     let is_s2s = req
         .header_str("content-type")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("s2s/proto"));
-    if !is_s2s {
+    let is_sse = !is_s2s
+        && req.method == Method::GET
+        && records::media_type(req, "accept") == "text/event-stream";
+    if !is_s2s && !is_sse {
         return None;
     }
     let path = req.path.strip_prefix("/v1/streams/")?;
     let stream = path
         .strip_suffix("/records")
         .filter(|s| !s.is_empty() && !s.contains('/'))?;
-    let started = match req.method {
-        Method::POST => sessions::prepare_append(cluster, req, stream)
+    let started = match (&req.method, is_sse) {
+        (&Method::GET, true) => sse_session(cluster, req, stream).await,
+        (&Method::POST, false) => sessions::prepare_append(cluster, req, stream)
             .await
             .map(Session::Append),
-        Method::GET => sessions::prepare_read(cluster, req, stream)
+        (&Method::GET, false) => sessions::prepare_read(cluster, req, stream, None)
             .await
             .map(Session::Read),
         _ => return None,
     };
-    Some(started.map_err(|f| f.into_response()))
+    Some(started.map_err(|f| with_cors(cfg, req, f.into_response())))
+}
+
+async fn sse_session(
+    cluster: &Cluster,
+    req: &Request,
+    stream: &str,
+) -> Result<Session, crate::error::Failure> {
+    let resume = match req.header_str("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            protocol::sse::parse_last_event_id(v)
+                .map_err(|m| protocol::error::ApiError::bad_header("last-event-id", m))?,
+        ),
+    };
+    let format = records::format_header(req)?;
+    let read = sessions::prepare_read(cluster, req, stream, resume).await?;
+    Ok(Session::Sse(
+        read,
+        sessions::SseReadEncoder::new(format, resume),
+    ))
+}
+
+/// The head of a streaming session response.
+pub fn session_head(cfg: RouterConfig, req: &Request, content_type: &'static str) -> Response {
+    let r = Response::with_body(StatusCode::OK, content_type, bytes::Bytes::new())
+        .header("cache-control", "no-cache, no-transform")
+        .header("x-accel-buffering", "no");
+    with_cors(cfg, req, r)
+}
+
+fn with_cors(cfg: RouterConfig, req: &Request, mut resp: Response) -> Response {
+    if cfg.cors {
+        let h = &mut resp.headers;
+        h.insert(
+            http::header::VARY,
+            HeaderValue::from_static(
+                "origin, access-control-request-method, access-control-request-headers",
+            ),
+        );
+        h.insert(
+            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        if let Some(o) = req.headers.get(http::header::ORIGIN) {
+            h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+        }
+    }
+    resp
 }
 
 fn is_preflight(req: &Request) -> bool {

@@ -11,6 +11,7 @@ pub mod names;
 pub mod query;
 pub mod records;
 pub mod s2s;
+pub mod sse;
 pub mod time;
 
 /// Protobuf messages of package `s2.v1`, generated from `proto/s2.proto`.

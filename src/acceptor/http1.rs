@@ -5,9 +5,12 @@
 use super::limits::{HEADERS_MAX, HEAD_BYTES_MAX, IDLE_TIMEOUT, STALL_TIMEOUT};
 use super::Conn;
 use crate::http::{Request, Response};
+use crate::router::Session;
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::timeout;
 
@@ -70,8 +73,65 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
         headers: head.headers,
         body,
     };
+    match conn.session(&req).await {
+        None => {}
+        Some(Err(resp)) => return Ok(Some((resp, keep_alive, head_only))),
+        Some(Ok(Session::Sse(read, mut encoder))) => {
+            stream_sse(io, conn, &req, read, &mut encoder).await;
+            // The body ended with the session; this connection is done.
+            return Err(Stop::Quiet);
+        }
+        Some(Ok(_)) => {
+            let e = ApiError::new(
+                ErrorCode::BadHeader,
+                "S2S sessions (`content-type: s2s/proto`) need HTTP/2",
+            );
+            return Ok(Some((Response::error(&e), keep_alive, head_only)));
+        }
+    }
     let resp = conn.route(req).await;
     Ok(Some((resp, keep_alive, head_only)))
+}
+
+/// An SSE read session over HTTP/1.1: a chunked body of events, until the session ends,
+/// the client goes away, or the server drains.
+async fn stream_sse<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    conn: &Conn,
+    req: &Request,
+    read: crate::handlers::sessions::ReadSession,
+    encoder: &mut crate::handlers::sessions::SseReadEncoder,
+) {
+    use std::fmt::Write;
+    let head = conn.session_head(req, "text/event-stream");
+    let mut out = String::from("HTTP/1.1 200 OK\r\n");
+    for (name, value) in head.headers.iter() {
+        let _ = write!(out, "{}: {}\r\n", name, value.to_str().unwrap_or(""));
+    }
+    let _ = write!(
+        out,
+        "transfer-encoding: chunked\r\nconnection: close\r\ndate: {}\r\n\r\n",
+        httpdate::fmt_http_date(std::time::SystemTime::now())
+    );
+    if io.write_all(out.as_bytes()).await.is_err() || io.flush().await.is_err() {
+        return;
+    }
+    let (tx, mut rx) = futures::channel::mpsc::channel::<Bytes>(8);
+    let session = crate::handlers::sessions::run_read(conn.cluster().clone(), read, encoder, tx);
+    let writer = async {
+        while let Some(event) = rx.next().await {
+            let mut chunk = format!("{:x}\r\n", event.len()).into_bytes();
+            chunk.extend_from_slice(&event);
+            chunk.extend_from_slice(b"\r\n");
+            if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = io.write_all(b"0\r\n\r\n").await;
+        let _ = io.flush().await;
+    };
+    let both = futures::future::join(session, writer);
+    let _ = futures::future::select(std::pin::pin!(both), conn.draining()).await;
 }
 
 async fn read_head<S: AsyncRead + Unpin>(

@@ -8,7 +8,7 @@ use super::limits::{
 use super::Conn;
 use crate::handlers::sessions::{self, SessionIo};
 use crate::http::{Request, Response};
-use crate::router::{self, Session};
+use crate::router::Session;
 use bytes::{Bytes, BytesMut};
 use futures::channel::mpsc;
 use futures::future::{select, Either};
@@ -105,7 +105,7 @@ async fn handle_stream(
         headers: parts.headers,
         body: Bytes::new(),
     };
-    match router::session(conn.cluster(), &head).await {
+    match conn.session(&head).await {
         Some(Ok(session)) => {
             let Some(slot) = conn.session_slot() else {
                 let e = protocol::error::ApiError::new(
@@ -114,7 +114,7 @@ async fn handle_stream(
                 );
                 return send(&mut respond, Response::error(&e));
             };
-            run_session(session, body, respond, conn).await;
+            run_session(session, &head, body, respond, conn).await;
             drop(slot);
             return;
         }
@@ -148,17 +148,21 @@ const SESSION_CHANNEL_FRAMES: usize = 8;
 
 async fn run_session(
     session: Session,
+    request: &Request,
     body: RecvStream,
     mut respond: SendResponse<Bytes>,
     conn: Conn,
 ) {
-    let head = http::Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, "s2s/proto")
-        .header(http::header::CACHE_CONTROL, "no-cache, no-transform")
-        .header("x-accel-buffering", "no")
-        .body(())
-        .expect("session head builds");
+    let content_type = match session {
+        Session::Sse(..) => "text/event-stream",
+        _ => "s2s/proto",
+    };
+    let head = conn.session_head(request, content_type);
+    let mut builder = http::Response::builder().status(200);
+    if let Some(h) = builder.headers_mut() {
+        *h = head.headers;
+    }
+    let head = builder.body(()).expect("session head builds");
     let Ok(send_stream) = respond.send_response(head, false) else {
         return;
     };
@@ -183,7 +187,13 @@ async fn run_session(
         Session::Read(read) => {
             drop(body);
             // A follower never ends by itself: on shutdown, end it (clients resume).
-            let run = std::pin::pin!(sessions::run_read(cluster, read, out_tx));
+            let mut encoder = sessions::S2sReadEncoder;
+            let run = std::pin::pin!(sessions::run_read(cluster, read, &mut encoder, out_tx));
+            let _ = select(run, conn.draining()).await;
+        }
+        Session::Sse(read, mut encoder) => {
+            drop(body);
+            let run = std::pin::pin!(sessions::run_read(cluster, read, &mut encoder, out_tx));
             let _ = select(run, conn.draining()).await;
         }
     }

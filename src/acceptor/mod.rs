@@ -60,6 +60,15 @@ impl Conn {
         Some(SessionSlot(self.sessions.clone()))
     }
 
+    /// Starts a session if this request is one (see `router::session`).
+    pub async fn session(&self, req: &Request) -> Option<Result<router::Session, Response>> {
+        router::session(&self.cluster, self.router, req).await
+    }
+
+    pub fn session_head(&self, req: &Request, content_type: &'static str) -> Response {
+        router::session_head(self.router, req, content_type)
+    }
+
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
     }

@@ -17,7 +17,7 @@ use prost::Message;
 use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::{BATCH_METERED_BYTES_MAX, BATCH_RECORDS_MAX};
 use protocol::names::{BasinName, StreamName};
-use protocol::records::{self, AppendInput};
+use protocol::records::{self, AppendInput, SequencedRecord, StreamPosition};
 use protocol::s2s;
 use shards::{Cluster, ReadRequest, ReadStart, ShardError};
 use std::time::{Duration, Instant};
@@ -195,10 +195,17 @@ pub async fn prepare_read(
     cluster: &Cluster,
     req: &Request,
     stream: &str,
+    resume: Option<(u64, u64, u64)>,
 ) -> Result<ReadSession, Failure> {
     let basin = basin_header(req)?;
     let stream = path_stream(stream)?;
-    let (params, _) = read_params(&req.query)?;
+    let (mut params, _) = read_params(&req.query)?;
+    // SSE resume overrides the start and spends what was already delivered.
+    if let Some((seq, count, bytes)) = resume {
+        params.start = ReadStart::SeqNum(seq.saturating_add(1));
+        params.count = params.count.map(|c| c.saturating_sub(count as usize));
+        params.bytes = params.bytes.map(|b| b.saturating_sub(bytes as usize));
+    }
     let config = super::records::stream_config_header(req)?;
     ensure_stream(cluster, &basin, &stream, false, config).await?;
     // May the read reach the tail without a 416 (API.md §8.3)?
@@ -235,7 +242,120 @@ pub async fn prepare_read(
     })
 }
 
-pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::Sender<Bytes>) {
+/// What a read session says, whatever its encoding (S2S frames or SSE events).
+pub enum ReadEvent<'a> {
+    /// Records; `tail` only on live batches.
+    Batch(&'a [SequencedRecord], Option<StreamPosition>),
+    Heartbeat(StreamPosition),
+    Error(Failure),
+    /// The session ended normally (limit, until, or wait reached).
+    Done,
+}
+
+pub trait ReadEncoder {
+    /// The bytes for one event, or `None` if this encoding says nothing for it.
+    fn encode(&mut self, event: ReadEvent<'_>) -> Option<Bytes>;
+}
+
+/// S2S: `ReadBatch` frames; a heartbeat is an empty batch with the tail; errors are
+/// terminal frames; a normal end is just the end of the body.
+pub struct S2sReadEncoder;
+
+impl ReadEncoder for S2sReadEncoder {
+    fn encode(&mut self, event: ReadEvent<'_>) -> Option<Bytes> {
+        match event {
+            ReadEvent::Batch(recs, tail) => Some(s2s::encode(
+                &records::read_batch_proto(recs, tail).encode_to_vec(),
+            )),
+            ReadEvent::Heartbeat(tail) => Some(s2s::encode(
+                &records::read_batch_proto(&[], Some(tail)).encode_to_vec(),
+            )),
+            ReadEvent::Error(f) => Some(terminal(f)),
+            ReadEvent::Done => None,
+        }
+    }
+}
+
+/// SSE: `batch` events with cumulative ids, `ping`s, an `error` event, `[DONE]`.
+pub struct SseReadEncoder {
+    format: records::Format,
+    count: u64,
+    bytes: u64,
+}
+
+impl SseReadEncoder {
+    pub fn new(format: records::Format, resume: Option<(u64, u64, u64)>) -> Self {
+        let (_, count, bytes) = resume.unwrap_or_default();
+        Self {
+            format,
+            count,
+            bytes,
+        }
+    }
+}
+
+impl ReadEncoder for SseReadEncoder {
+    fn encode(&mut self, event: ReadEvent<'_>) -> Option<Bytes> {
+        match event {
+            ReadEvent::Batch(recs, tail) => {
+                self.count += recs.len() as u64;
+                self.bytes += recs.iter().map(|r| r.metered_size() as u64).sum::<u64>();
+                let last = recs.last().map_or(0, |r| r.seq_num);
+                let json = records::read_batch_json(recs, tail, self.format);
+                Some(protocol::sse::batch(&json, last, self.count, self.bytes))
+            }
+            ReadEvent::Heartbeat(tail) => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                Some(protocol::sse::ping(now_ms, tail.seq_num, tail.timestamp))
+            }
+            ReadEvent::Error(f) => Some(protocol::sse::error(&f.into_response().body)),
+            ReadEvent::Done => Some(protocol::sse::done()),
+        }
+    }
+}
+
+/// Why the read loop stopped early.
+enum Stop {
+    /// The client went away.
+    Closed,
+    Failed(Failure),
+}
+
+pub async fn run_read(
+    cluster: Cluster,
+    session: ReadSession,
+    encoder: &mut dyn ReadEncoder,
+    mut output: mpsc::Sender<Bytes>,
+) {
+    let last = match read_loop(&cluster, session, encoder, &mut output).await {
+        Ok(()) => ReadEvent::Done,
+        Err(Stop::Failed(f)) => ReadEvent::Error(f),
+        Err(Stop::Closed) => return,
+    };
+    if let Some(bytes) = encoder.encode(last) {
+        let _ = output.send(bytes).await;
+    }
+}
+
+async fn emit(
+    output: &mut mpsc::Sender<Bytes>,
+    encoder: &mut dyn ReadEncoder,
+    event: ReadEvent<'_>,
+) -> Result<(), Stop> {
+    match encoder.encode(event) {
+        Some(bytes) => output.send(bytes).await.map_err(|_| Stop::Closed),
+        None => Ok(()),
+    }
+}
+
+async fn read_loop(
+    cluster: &Cluster,
+    session: ReadSession,
+    encoder: &mut dyn ReadEncoder,
+    output: &mut mpsc::Sender<Bytes>,
+) -> Result<(), Stop> {
     let ReadSession {
         target,
         params,
@@ -255,33 +375,27 @@ pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::
             bytes_left =
                 bytes_left.saturating_sub(out.records.iter().map(|r| r.metered_size()).sum());
             let tail = following.then_some(out.durable_tail);
-            let batch = records::read_batch_proto(&out.records, tail).encode_to_vec();
-            if output.send(s2s::encode(&batch)).await.is_err() {
-                return;
-            }
+            emit(output, encoder, ReadEvent::Batch(&out.records, tail)).await?;
             last_activity = Instant::now();
         } else if out.next_seq < out.durable_tail.seq_num {
             // Stopped before the tail without a record: `until` (or `bytes`) reached.
-            return;
+            return Ok(());
         } else {
             if !may_follow || session_wait == Some(Duration::ZERO) {
-                return;
+                return Ok(());
             }
             if !following {
                 following = true;
                 last_activity = Instant::now();
-                let hb = records::read_batch_proto(&[], Some(out.durable_tail)).encode_to_vec();
-                if output.send(s2s::encode(&hb)).await.is_err() {
-                    return;
-                }
+                emit(output, encoder, ReadEvent::Heartbeat(out.durable_tail)).await?;
             } else if let Some(w) = session_wait {
                 if last_activity.elapsed() >= w {
-                    return;
+                    return Ok(());
                 }
             }
         }
         if count_left == 0 || bytes_left == 0 {
-            return;
+            return Ok(());
         }
         let mut wait = if following {
             HEARTBEAT_INTERVAL
@@ -301,22 +415,13 @@ pub async fn run_read(cluster: Cluster, session: ReadSession, mut output: mpsc::
             may_follow: Some(true),
         };
         let next = out.next_seq;
-        out = match cluster
+        out = cluster
             .read(target.basin.clone(), target.stream.clone(), req)
             .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = output.send(terminal(from_shard(e))).await;
-                return;
-            }
-        };
+            .map_err(|e| Stop::Failed(from_shard(e)))?;
         if following && out.records.is_empty() && out.next_seq == next {
             // A quiet interval: heartbeat.
-            let hb = records::read_batch_proto(&[], Some(out.durable_tail)).encode_to_vec();
-            if output.send(s2s::encode(&hb)).await.is_err() {
-                return;
-            }
+            emit(output, encoder, ReadEvent::Heartbeat(out.durable_tail)).await?;
         }
     }
 }

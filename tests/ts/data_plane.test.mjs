@@ -4,7 +4,7 @@
 // Run: STRAND_ENDPOINT=http://127.0.0.1:8088 STRAND_TS_SDK=<dir>/node_modules node --test tests/ts/
 // Wire formats used by the SDK in Node: string-only appends and string reads are unary JSON (HTTP/1.1);
 // any bytes record, or `as: 'bytes'`, is unary protobuf; sessions are S2S over h2c.
-// forceTransport 'fetch' would make read sessions use SSE, so only the default and 's2s' are tested.
+// forceTransport 'fetch' makes read sessions use SSE and append sessions unary POSTs: all three run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -26,7 +26,7 @@ const s2 = new S2({
 });
 
 const BASIN = `ts-data-${randomBytes(5).toString('hex')}`; // unique per run
-const TRANSPORTS = [['default', undefined], ['s2s', { forceTransport: 's2s' }]];
+const TRANSPORTS = [['default', undefined], ['s2s', { forceTransport: 's2s' }], ['fetch (SSE)', { forceTransport: 'fetch' }]];
 let basin;
 let streamCounter = 0;
 const openStreams = [];
