@@ -14,6 +14,9 @@ mod cli;
 #[path = "e2e/data_plane.rs"]
 mod data_plane;
 
+#[path = "e2e/sessions.rs"]
+mod sessions;
+
 #[path = "e2e/malformed.rs"]
 mod malformed;
 

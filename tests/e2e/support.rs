@@ -117,6 +117,17 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Peak resident memory so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("server is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status")
+    }
+
     /// SIGKILL: no shutdown, no flush beyond what was already durable.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
