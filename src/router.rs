@@ -27,6 +27,9 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         if is_head {
             req.method = Method::GET;
         }
+        if let Err(e) = decompress_body(&mut req) {
+            return with_cors(cfg, &req, e.into_response());
+        }
         match dispatch(cluster, req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -141,6 +144,38 @@ fn with_cors(cfg: RouterConfig, req: &Request, mut resp: Response) -> Response {
         }
     }
     resp
+}
+
+/// `/v1` request bodies may arrive compressed (`content-encoding: gzip` or `zstd`); they are
+/// decompressed here, within the buffered-body limit.
+fn decompress_body(req: &mut Request) -> Result<(), crate::error::Failure> {
+    use protocol::compression::{decompress, Codec, DecompressError};
+    let Some(codec) = req
+        .header_str("content-encoding")
+        .and_then(Codec::from_content_encoding)
+    else {
+        return Ok(());
+    };
+    if !req.path.starts_with("/v1/") || req.body.is_empty() {
+        return Ok(());
+    }
+    let code = if req
+        .header_str("content-type")
+        .is_some_and(|v| v.contains("protobuf"))
+    {
+        protocol::error::ErrorCode::BadProto
+    } else {
+        protocol::error::ErrorCode::BadJson
+    };
+    let limit = protocol::limits::REQUEST_BODY_BYTES_MAX;
+    req.body = decompress(codec, &req.body, limit).map_err(|e| {
+        let why = match e {
+            DecompressError::TooLarge => "length limit exceeded".to_owned(),
+            DecompressError::Corrupt(m) => m,
+        };
+        protocol::error::ApiError::new(code, format!("Failed to buffer the request body: {why}"))
+    })?;
+    Ok(())
 }
 
 fn is_preflight(req: &Request) -> bool {

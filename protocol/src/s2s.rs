@@ -7,9 +7,11 @@
 //! flags: bit 7 terminal, bits 6-5 compression (00 none, 01 zstd, 10 gzip),
 //!        bit 4 reconnect advised, bits 3-0 reserved
 //! ```
-//! A terminal frame's payload is a 2-byte status then the JSON error body. Strand sends
-//! uncompressed frames, which every client accepts.
+//! A terminal frame's payload is a 2-byte status then the JSON error body. Client frames
+//! may be zstd or gzip compressed; Strand sends uncompressed frames, which every client
+//! accepts.
 
+use crate::compression::{decompress, Codec, DecompressError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Largest accepted `length` (flags + payload).
@@ -33,8 +35,11 @@ pub enum FrameError {
     Empty,
     #[error("unknown compression algorithm")]
     UnknownCompression,
-    #[error("compressed frames are not supported by this server")]
-    Compressed,
+    /// Compressed payload that does not decompress (s2-lite's text for bad zstd data).
+    #[error("incomplete frame")]
+    BadCompressedPayload,
+    #[error("decompressed frame exceeds decode limit")]
+    DecompressedTooLarge,
     #[error("Unexpected terminal frame as input")]
     UnexpectedTerminal,
     #[error("bytes remaining on stream")]
@@ -96,11 +101,19 @@ impl Decoder {
         let flags = self.buf[0];
         self.buf.advance(1);
         let payload = self.buf.split_to(len - 1).freeze();
-        match flags & COMPRESSION_MASK {
-            0 => {}
-            0x60 => return Err(FrameError::UnknownCompression),
-            _ => return Err(FrameError::Compressed),
-        }
+        let codec = match flags & COMPRESSION_MASK {
+            0 => None,
+            0x20 => Some(Codec::Zstd),
+            0x40 => Some(Codec::Gzip),
+            _ => return Err(FrameError::UnknownCompression),
+        };
+        let payload = match codec {
+            None => payload,
+            Some(c) => decompress(c, &payload, FRAME_LEN_MAX - 1).map_err(|e| match e {
+                DecompressError::TooLarge => FrameError::DecompressedTooLarge,
+                DecompressError::Corrupt(_) => FrameError::BadCompressedPayload,
+            })?,
+        };
         Ok(Some(Frame {
             terminal: flags & TERMINAL != 0,
             payload,
@@ -135,6 +148,22 @@ mod tests {
         assert!(d.finish().is_ok());
         let t = encode_terminal(412, br#"{"seq_num_mismatch":4}"#);
         assert_eq!(&t[3..6], &[0x80, 0x01, 0x9c]);
+    }
+
+    #[test]
+    fn compressed_frames_decode() {
+        let msg = vec![7u8; 3000];
+        let z = zstd::stream::encode_all(&msg[..], 3).unwrap();
+        let mut framed = BytesMut::new();
+        framed.put_uint(z.len() as u64 + 1, 3);
+        framed.put_u8(0x20);
+        framed.put_slice(&z);
+        let mut d = Decoder::default();
+        d.push(&framed);
+        assert_eq!(&d.next_frame().unwrap().unwrap().payload[..], &msg[..]);
+        let mut d = Decoder::default();
+        d.push(&[0, 0, 3, 0x20, 1, 2]);
+        assert_eq!(d.next_frame(), Err(FrameError::BadCompressedPayload));
     }
 
     #[test]

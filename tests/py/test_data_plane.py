@@ -15,6 +15,7 @@ from s2_sdk import (
     S2,
     AppendInput,
     CommandRecord,
+    Compression,
     Endpoints,
     FencingTokenMismatchError,
     ReadLimit,
@@ -287,6 +288,36 @@ class DataPlaneTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual([r.seq_num for r in await self.read_all(stream, start=2)],
                          list(range(4, 11)))
         self.assertEqual(await stream.check_tail(), tail)
+
+
+    # ---- compression ----------------------------------------------------------
+
+    async def test_compressed_requests_and_session_frames_round_trip(self):
+        for compression in (Compression.ZSTD, Compression.GZIP):
+            client = S2(
+                "ignored",
+                endpoints=Endpoints(ENDPOINT, ENDPOINT),
+                retry=Retry(max_attempts=1),
+                compression=compression,
+            )
+            try:
+                name = basin_name(f"z{compression.value}")
+                await client.create_basin(name)
+                self.created.append(name)
+                basin = client.basin(name)
+                await basin.create_stream("s")
+                stream = basin.stream("s")
+                big = [b"x" * 2000, b"y" * 3000]
+                ack = await stream.append(AppendInput(records=records(*big)))
+                self.assertEqual((ack.start.seq_num, ack.end.seq_num), (0, 2))
+                async with stream.append_session() as session:
+                    ticket = await session.submit(AppendInput(records=records(b"z" * 5000)))
+                    ack = await asyncio.wait_for(ticket, TIMEOUT)
+                self.assertEqual((ack.start.seq_num, ack.end.seq_num), (2, 3))
+                got = await self.read_all(stream)
+                self.assertEqual([r.body for r in got], big + [b"z" * 5000])
+            finally:
+                await client.close()
 
 
 if __name__ == "__main__":
