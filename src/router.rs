@@ -35,22 +35,7 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
             Err(e) => e.into_response(),
         }
     };
-    if cfg.cors {
-        let h = &mut resp.headers;
-        h.insert(
-            http::header::VARY,
-            HeaderValue::from_static(
-                "origin, access-control-request-method, access-control-request-headers",
-            ),
-        );
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-        if let Some(o) = origin {
-            h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        }
-    }
+    apply_cors(cfg, origin.as_ref(), &mut resp);
     resp
 }
 
@@ -127,6 +112,12 @@ pub fn session_head(cfg: RouterConfig, req: &Request, content_type: &'static str
 }
 
 fn with_cors(cfg: RouterConfig, req: &Request, mut resp: Response) -> Response {
+    apply_cors(cfg, req.headers.get(http::header::ORIGIN), &mut resp);
+    resp
+}
+
+/// The permissive CORS headers s2-lite sends on every response (unless `--no-cors`).
+fn apply_cors(cfg: RouterConfig, origin: Option<&HeaderValue>, resp: &mut Response) {
     if cfg.cors {
         let h = &mut resp.headers;
         h.insert(
@@ -139,11 +130,10 @@ fn with_cors(cfg: RouterConfig, req: &Request, mut resp: Response) -> Response {
             http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
-        if let Some(o) = req.headers.get(http::header::ORIGIN) {
+        if let Some(o) = origin {
             h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
         }
     }
-    resp
 }
 
 /// `/v1` request bodies may arrive compressed (`content-encoding: gzip` or `zstd`); they are

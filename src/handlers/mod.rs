@@ -96,11 +96,18 @@ fn is_json_content_type(req: &Request) -> bool {
 
 const EXPECTED_JSON: &str = "Expected request with `Content-Type: application/json`";
 
+/// The content-type rule every JSON body follows (API.md §1.5).
+pub fn require_json_content_type(req: &Request) -> Result<(), ApiError> {
+    if is_json_content_type(req) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_json(EXPECTED_JSON))
+    }
+}
+
 /// A required JSON body.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    if !is_json_content_type(req) {
-        return Err(ApiError::bad_json(EXPECTED_JSON));
-    }
+    require_json_content_type(req)?;
     serde_json::from_slice(&req.body).map_err(ApiError::bad_json)
 }
 

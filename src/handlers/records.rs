@@ -64,8 +64,7 @@ fn decode_append(req: &Request, format: Format) -> Result<AppendInput, ApiError>
     if is_protobuf(&media_type(req, "content-type")) {
         AppendInput::from_proto(&req.body)
     } else {
-        // Same content-type rule as every JSON body.
-        super::json_body::<serde_json::Value>(req).map(drop)?;
+        super::require_json_content_type(req)?;
         AppendInput::from_json(&req.body, format)
     }
 }
