@@ -9,7 +9,7 @@ export STRAND_TS_SDK := $(STRAND_CACHE)/ts-sdk-0.27.0/node_modules
 export STRAND_PY := $(STRAND_CACHE)/py-sdk-0.13.0/bin/python
 export MOTO_SERVER := $(STRAND_CACHE)/moto-5.2.5/bin/moto_server
 
-.PHONY: run test test-rust test-sdks tools bench fmt lint clean
+.PHONY: run test test-rust test-sdks tools bench bench-quick fuzz fmt lint clean
 
 run:
 	$(CARGO) run --release --bin strand -- $(ARGS)
@@ -34,8 +34,29 @@ test-rust:
 test-sdks:
 	bash tests/run-sdk-suites.sh
 
+# Strand beside s2 lite on this machine (in memory and --local-root), same workloads, same
+# run; results, plots and machine details go to bench/results/ (about 12 minutes).
 bench:
-	$(CARGO) run --release -p strand-bench
+	@bash $(TOOLS) s2
+	$(CARGO) build --locked --release --bin strand --bin strand-bench
+	target/release/strand-bench suite --lite $(S2_CLI) $(BENCH_ARGS)
+
+# The same suite with 2-second runs: checks the suite itself, not the servers.
+bench-quick:
+	$(MAKE) --no-print-directory bench BENCH_ARGS="--quick $(BENCH_ARGS)"
+
+# Each parser's fuzz target for FUZZ_SECS seconds (not part of `make test`). cargo-fuzz
+# wants a nightly toolchain for -Zsanitizer; RUSTC_BOOTSTRAP lets this stable one accept it.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := s2s_frame http1_head json_bodies proto_append
+fuzz:
+	@bash $(TOOLS) fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t fuzz/regressions/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECS) s"; \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(STRAND_CACHE)/cargo-fuzz-0.13.2/bin/cargo-fuzz run $$t \
+	    corpus/$$t regressions/$$t -- -max_total_time=$(FUZZ_SECS) -rss_limit_mb=2048 -print_final_stats=1); \
+	done
 
 fmt:
 	$(CARGO) fmt --all

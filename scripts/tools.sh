@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests and benchmarks need into a version-pinned cache outside the
 # clone ($STRAND_CACHE, default ~/.cache/strand), once. A second run reuses what is there.
-# Usage: tools.sh s2|ts|py|moto|all   -- prints nothing but progress on stderr.
+# Usage: tools.sh s2|ts|py|moto|fuzz|all|env   -- prints nothing but progress on stderr.
 set -euo pipefail
 
 CACHE="${STRAND_CACHE:-$HOME/.cache/strand}"
@@ -9,11 +9,13 @@ S2_CLI_VERSION=0.43.4
 TS_SDK_VERSION=0.27.0
 PY_SDK_VERSION=0.13.0
 MOTO_VERSION=5.2.5
+CARGO_FUZZ_VERSION=0.13.2
 
 S2_DIR="$CACHE/s2-cli-$S2_CLI_VERSION"
 TS_DIR="$CACHE/ts-sdk-$TS_SDK_VERSION"
 PY_DIR="$CACHE/py-sdk-$PY_SDK_VERSION"
 MOTO_DIR="$CACHE/moto-$MOTO_VERSION"
+FUZZ_DIR="$CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION"
 
 log() { echo "tools: $*" >&2; }
 
@@ -53,17 +55,30 @@ ensure_moto() {
   "$MOTO_DIR/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" >&2
 }
 
+# Only for `make fuzz` (not part of `all`): cargo-fuzz drives libFuzzer builds.
+ensure_fuzz() {
+  if [ -x "$FUZZ_DIR/bin/cargo-fuzz" ]; then return; fi
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  mkdir -p "$CACHE"
+  CARGO_TARGET_DIR="$CACHE/cargo-fuzz-build" cargo install --locked cargo-fuzz \
+    --version "$CARGO_FUZZ_VERSION" --root "$FUZZ_DIR.tmp" >&2
+  rm -rf "$CACHE/cargo-fuzz-build"
+  mv "$FUZZ_DIR.tmp" "$FUZZ_DIR"
+}
+
 case "${1:-all}" in
   s2) ensure_s2 ;;
   ts) ensure_ts ;;
   py) ensure_py ;;
   moto) ensure_moto ;;
+  fuzz) ensure_fuzz ;;
   all) ensure_s2; ensure_ts; ensure_py; ensure_moto ;;
   env)
     echo "S2_CLI=$S2_DIR/bin/s2"
     echo "STRAND_TS_SDK=$TS_DIR/node_modules"
     echo "STRAND_PY=$PY_DIR/bin/python"
     echo "MOTO_SERVER=$MOTO_DIR/bin/moto_server"
+    echo "CARGO_FUZZ=$FUZZ_DIR/bin/cargo-fuzz"
     ;;
-  *) echo "usage: $0 s2|ts|py|moto|all|env" >&2; exit 2 ;;
+  *) echo "usage: $0 s2|ts|py|moto|fuzz|all|env" >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 //! Routing: path and method to handler, s2-lite's 404 (empty body) and 405 (with `allow`),
 //! `HEAD` wherever `GET` is, and the permissive CORS layer (API.md §1.1, §1.7, §2).
 
-use crate::handlers::{basins, records, sessions, streams, stubs, HandlerResult};
+use crate::handlers::{basins, metrics, records, sessions, streams, stubs, HandlerResult};
 use crate::http::{Request, Response};
 use http::{HeaderValue, Method, StatusCode};
 use shards::Cluster;
@@ -219,6 +219,10 @@ async fn dispatch(cluster: &Cluster, req: Request) -> HandlerResult {
     match segs.as_slice() {
         ["health"] | ["ping"] => match m {
             Method::GET => Ok(Response::text(StatusCode::OK, "OK")),
+            _ => not_allowed("GET,HEAD"),
+        },
+        ["metrics"] => match m {
+            Method::GET => Ok(metrics::render()),
             _ => not_allowed("GET,HEAD"),
         },
         ["v1", "basins"] => match m {

@@ -5,6 +5,7 @@
 pub mod compression;
 pub mod config;
 pub mod error;
+pub mod http1;
 pub mod json;
 pub mod limits;
 pub mod maybe;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod kv;
 pub mod limits;
 mod notify;
+pub mod object_store_metrics;
 pub mod partition;
 pub mod placement;
 pub mod read;

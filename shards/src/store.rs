@@ -74,6 +74,10 @@ impl ObjectStoreFactory {
 }
 
 fn build_object_store(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
+    build_uncounted(kind).map(crate::object_store_metrics::CountingStore::wrap)
+}
+
+fn build_uncounted(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
     match kind {
         StoreKind::Memory => Ok(Arc::new(InMemory::new())),
         StoreKind::Local(dir) => {

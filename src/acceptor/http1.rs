@@ -2,15 +2,16 @@
 //! 100-continue`, bounded heads and bodies. A malformed request gets a bare 400 (431 for an
 //! oversized head) and the connection closes; the server keeps serving others.
 
-use super::limits::{HEADERS_MAX, HEAD_BYTES_MAX, IDLE_TIMEOUT, STALL_TIMEOUT};
+use super::limits::{IDLE_TIMEOUT, STALL_TIMEOUT};
 use super::Conn;
 use crate::http::{Request, Response};
 use crate::router::Session;
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use protocol::error::{ApiError, ErrorCode};
+use protocol::http1::{parse_head, Head, HeadError, HEAD_BYTES_MAX};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::timeout;
 
@@ -24,14 +25,6 @@ enum Stop {
 
 fn respond(r: Response) -> Stop {
     Stop::Respond(Box::new(r))
-}
-
-struct Head {
-    method: Method,
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    keep_alive: bool,
 }
 
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, mut buf: Vec<u8>, conn: Conn) {
@@ -141,27 +134,20 @@ async fn read_head<S: AsyncRead + Unpin>(
 ) -> Result<Option<Head>, Stop> {
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let head = to_head(&req)?;
+            match parse_head(buf) {
+                Ok(Some((head, n))) => {
                     buf.drain(..n);
                     return Ok(Some(head));
                 }
-                Ok(httparse::Status::Partial) => {
-                    if buf.len() > HEAD_BYTES_MAX {
-                        return Err(respond(Response::empty(
-                            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        )));
-                    }
-                }
-                Err(httparse::Error::TooManyHeaders) => {
+                Ok(None) => {}
+                Err(HeadError::TooLarge) => {
                     return Err(respond(Response::empty(
                         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     )))
                 }
-                Err(_) => return Err(respond(Response::empty(StatusCode::BAD_REQUEST))),
+                Err(HeadError::Bad) => {
+                    return Err(respond(Response::empty(StatusCode::BAD_REQUEST)))
+                }
             }
         }
         // Between requests wait long (or until draining); mid-head, a stall is an error.
@@ -198,35 +184,6 @@ async fn read_more<S: AsyncRead + Unpin>(
         }
         Some(Err(_)) | None => Err(Stop::Quiet),
     }
-}
-
-fn to_head(req: &httparse::Request) -> Result<Head, Stop> {
-    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
-    let method = Method::from_bytes(req.method.ok_or_else(bad)?.as_bytes()).map_err(|_| bad())?;
-    let target = req.path.ok_or_else(bad)?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad())?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad())?;
-        headers.append(name, value);
-    }
-    let connection = headers
-        .get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.to_ascii_lowercase())
-        .unwrap_or_default();
-    let keep_alive = match req.version {
-        Some(1) => !connection.contains("close"),
-        _ => connection.contains("keep-alive"),
-    };
-    Ok(Head {
-        method,
-        path: path.to_owned(),
-        query: query.to_owned(),
-        headers,
-        keep_alive,
-    })
 }
 
 fn too_large(headers: &HeaderMap) -> Stop {

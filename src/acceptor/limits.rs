@@ -2,11 +2,9 @@
 
 use std::time::Duration;
 
-/// Bytes of an HTTP/1.1 request head (request line and headers): larger gets 431.
-pub const HEAD_BYTES_MAX: usize = 64 * 1024;
-/// Headers per HTTP/1.1 request: more gets 431.
-pub const HEADERS_MAX: usize = 100;
-/// HTTP/2 header list size (decoded), the same bound as HTTP/1.1's head.
+// HTTP/1.1 head bounds (bytes, header count) live with the parser: `protocol::http1`.
+/// HTTP/2 header list size (decoded), the same bound as HTTP/1.1's head
+/// (`protocol::http1::HEAD_BYTES_MAX`).
 pub const H2_HEADER_LIST_BYTES_MAX: u32 = 64 * 1024;
 /// Concurrent HTTP/2 streams per connection: bounds per-connection request memory
 /// (each may buffer a 2 MiB body: 200 MiB worst case per connection, shared by the
