@@ -38,7 +38,7 @@ test-sdks:
 # run; results, plots and machine details go to bench/results/ (about 12 minutes).
 bench:
 	@bash $(TOOLS) s2
-	$(CARGO) build --locked --release --bin strand --bin strand-bench
+	$(CARGO) build --locked --release -p strand -p strand-bench
 	target/release/strand-bench suite --lite $(S2_CLI) $(BENCH_ARGS)
 
 # The same suite with 2-second runs: checks the suite itself, not the servers.

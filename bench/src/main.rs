@@ -15,7 +15,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "strand-bench", about = "S2 benchmarks: any endpoint, or Strand beside s2 lite")]
+#[command(
+    name = "strand-bench",
+    about = "S2 benchmarks: any endpoint, or Strand beside s2 lite"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

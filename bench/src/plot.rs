@@ -35,7 +35,9 @@ fn nines(percentile: f64) -> f64 {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn svg(title: &str, series: &[Series]) -> String {
@@ -47,7 +49,10 @@ pub fn svg(title: &str, series: &[Series]) -> String {
     let (lo_exp, hi_exp) = if lo > hi {
         (-1.0, 1.0)
     } else {
-        (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0))
+        (
+            lo.log10().floor(),
+            hi.log10().ceil().max(lo.log10().floor() + 1.0),
+        )
     };
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -65,7 +70,10 @@ pub fn svg(title: &str, series: &[Series]) -> String {
         escape(title)
     );
     // Grid: one vertical line per nine, one horizontal per decade.
-    for (i, label) in ["0", "90", "99", "99.9", "99.99", "99.999"].iter().enumerate() {
+    for (i, label) in ["0", "90", "99", "99.9", "99.99", "99.999"]
+        .iter()
+        .enumerate()
+    {
         let gx = LEFT + i as f64 / MAX_NINES * plot_w;
         out += &format!(
             "<line x1=\"{gx:.1}\" y1=\"{TOP}\" x2=\"{gx:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>\n\

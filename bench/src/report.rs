@@ -180,7 +180,11 @@ mod tests {
     fn s3_cost_follows_the_price_list() {
         // 10 PUT/s for a month: 25.92M PUTs at $0.005 per 1,000 = $129.6.
         let r = ObjectStoreRates::new(10.0, 0.0);
-        assert!((r.usd_per_month - 129.6).abs() < 0.01, "{}", r.usd_per_month);
+        assert!(
+            (r.usd_per_month - 129.6).abs() < 0.01,
+            "{}",
+            r.usd_per_month
+        );
     }
 
     #[test]

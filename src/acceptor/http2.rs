@@ -31,7 +31,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
         // The 64 KiB default windows cap an upload at one window per round trip.
         .initial_window_size(H2_STREAM_WINDOW_BYTES)
         .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES)
-        .handshake::<_, Bytes>(io.compat());
+        .handshake::<_, Bytes>(super::coalesce::Coalesce::new(io).compat());
     let mut h2 = match handshake.await {
         Ok(c) => c,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! from HTTP/1.1, and a task per connection. It owns no stream state: every request goes to
 //! the owning shard through the `Cluster`.
 
+mod coalesce;
 mod http1;
 mod http2;
 pub mod limits;

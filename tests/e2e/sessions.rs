@@ -133,7 +133,12 @@ async fn sdk_append_session_pipelines_batches_and_acks_them_in_order() {
     let session = stream.append_session(AppendSessionConfig::new());
     let mut tickets = Vec::new();
     for i in 0..50 {
-        tickets.push(session.submit(AppendInput::new(batch(i, 10, 100))).await.unwrap());
+        tickets.push(
+            session
+                .submit(AppendInput::new(batch(i, 10, 100)))
+                .await
+                .unwrap(),
+        );
     }
     for (i, t) in tickets.into_iter().enumerate() {
         let ack = t.await.unwrap();

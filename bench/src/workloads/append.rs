@@ -16,7 +16,11 @@ pub async fn run(
     p: &Params,
     rate_mibps: Option<f64>,
 ) -> Result<WorkloadResult, String> {
-    let name = if rate_mibps.is_some() { "latency" } else { "append" };
+    let name = if rate_mibps.is_some() {
+        "latency"
+    } else {
+        "append"
+    };
     let clients = target.clients(p.clients);
     let basin = create_basin(&clients[0], name, &p.storage_class, false).await?;
     create_streams(&clients[0].basin(basin.clone()), p.streams).await?;

@@ -84,8 +84,7 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
                         ReadStop::new().with_limits(ReadLimits::new().with_count(tail as usize)),
                     );
                 let asked = Instant::now();
-                let mut session = match stream.read_session(input, ReadSessionConfig::new()).await
-                {
+                let mut session = match stream.read_session(input, ReadSessionConfig::new()).await {
                     Ok(s) => s,
                     Err(e) => return meter.error(format!("read session: {e}")),
                 };
@@ -97,7 +96,11 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
                                 first_batch.record(asked.elapsed());
                             }
                             let n = batch.records.len() as u64;
-                            let b: u64 = batch.records.iter().map(|r| payload::metered(r) as u64).sum();
+                            let b: u64 = batch
+                                .records
+                                .iter()
+                                .map(|r| payload::metered(r) as u64)
+                                .sum();
                             seen += n;
                             bytes.fetch_add(b, Ordering::Relaxed);
                             meter.count(Instant::now(), b, n);
@@ -136,10 +139,7 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
             figures.insert("records_expected".into(), total_records as f64);
             figures
         },
-        latencies: vec![first_batch.summary(
-            "first",
-            "read session request to its first batch",
-        )],
+        latencies: vec![first_batch.summary("first", "read session request to its first batch")],
         errors,
         first_error,
         generator,

@@ -47,7 +47,11 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
                     match handles[i].append(maker.batch(sent)).await {
                         Ok(_) => {
                             let now = Instant::now();
-                            meter.count(now, maker.batch_bytes() as u64, maker.records_per_batch() as u64);
+                            meter.count(
+                                now,
+                                maker.batch_bytes() as u64,
+                                maker.records_per_batch() as u64,
+                            );
                             if meter.measures(sent) {
                                 ack.record(now - sent);
                             }

@@ -132,7 +132,10 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
         "intended send to a follower receiving the record, open loop",
     );
     if e2e_summary.count + e2e_summary.count / 100 < expected {
-        figures.insert("deliveries_missing".into(), (expected - e2e_summary.count) as f64);
+        figures.insert(
+            "deliveries_missing".into(),
+            (expected - e2e_summary.count) as f64,
+        );
     }
     let (errors, first_error) = meter.errors();
     Ok(WorkloadResult {

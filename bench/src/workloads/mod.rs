@@ -109,7 +109,11 @@ impl Params {
     }
 }
 
-pub async fn run(target: &Target, workload: Workload, params: &Params) -> Result<WorkloadResult, String> {
+pub async fn run(
+    target: &Target,
+    workload: Workload,
+    params: &Params,
+) -> Result<WorkloadResult, String> {
     params.validate()?;
     match workload {
         Workload::Append => append::run(target, params, None).await,

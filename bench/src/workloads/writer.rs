@@ -44,9 +44,8 @@ pub async fn drive(
         .with_max_unacked_bytes(((pipeline.max(1) as usize * batch_bytes).max(1 << 20)) as u32)
         .expect("at least 1 MiB");
     let session = stream.append_session(config);
-    let (tx, mut rx) = mpsc::channel::<(BatchSubmitTicket, Instant, Instant)>(
-        pipeline.max(1) as usize + 1,
-    );
+    let (tx, mut rx) =
+        mpsc::channel::<(BatchSubmitTicket, Instant, Instant)>(pipeline.max(1) as usize + 1);
     let records = maker.records_per_batch() as u64;
     let collector = {
         let meter = meter.clone();
