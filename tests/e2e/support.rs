@@ -128,6 +128,23 @@ impl Server {
             .expect("VmHWM in /proc status")
     }
 
+    /// Resident memory now, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("server is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// Resets the peak (`VmHWM`) to the current RSS, so a later peak measures one phase.
+    pub fn reset_peak_rss(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .expect("clear_refs of our own child");
+    }
+
     /// SIGKILL: no shutdown, no flush beyond what was already durable.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
