@@ -305,6 +305,18 @@ impl Cluster {
         self.call(p, |r| Op::Read(op, r)).await
     }
 
+    /// The next read of a live follower that has reached the tail: served through this
+    /// shard's follow hub for the stream (one long poll to the owner for all of this
+    /// shard's followers), or the ordinary read when the hub cannot.
+    pub async fn follow(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        read: crate::follow_hub::FollowRead,
+    ) -> Result<ReadOutput, ShardError> {
+        crate::follow_hub::follow(self, basin, stream, read).await
+    }
+
     pub async fn check_tail(
         &self,
         basin: BasinName,

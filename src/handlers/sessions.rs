@@ -405,20 +405,35 @@ async fn read_loop(
         if let Some(w) = session_wait {
             wait = wait.min(w.saturating_sub(last_activity.elapsed()));
         }
-        let req = ReadRequest {
-            start: ReadStart::SeqNum(out.next_seq),
-            clamp: false,
-            count: Some(count_left.min(BATCH_RECORDS_MAX)),
-            bytes: Some(bytes_left.min(BATCH_METERED_BYTES_MAX)),
-            until: params.until,
-            wait: Some(wait),
-            may_follow: Some(true),
-        };
         let next = out.next_seq;
-        out = cluster
-            .read(target.basin.clone(), target.stream.clone(), req)
-            .await
-            .map_err(|e| Stop::Failed(from_shard(e)))?;
+        let count = count_left.min(BATCH_RECORDS_MAX);
+        let bytes = bytes_left.min(BATCH_METERED_BYTES_MAX);
+        out = if following && params.until.is_none() {
+            // Live: through this shard's follow hub for the stream.
+            let (basin, stream) = (target.basin.clone(), target.stream.clone());
+            let read = shards::FollowRead {
+                from: next,
+                tail: out.durable_tail,
+                count,
+                bytes,
+                wait,
+            };
+            cluster.follow(basin, stream, read).await
+        } else {
+            let req = ReadRequest {
+                start: ReadStart::SeqNum(next),
+                clamp: false,
+                count: Some(count),
+                bytes: Some(bytes),
+                until: params.until,
+                wait: Some(wait),
+                may_follow: Some(true),
+            };
+            cluster
+                .read(target.basin.clone(), target.stream.clone(), req)
+                .await
+        }
+        .map_err(|e| Stop::Failed(from_shard(e)))?;
         if following && out.records.is_empty() && out.next_seq == next {
             // A quiet interval: heartbeat.
             emit(output, encoder, ReadEvent::Heartbeat(out.durable_tail)).await?;

@@ -284,3 +284,55 @@ async fn a_follower_that_stops_reading_then_resumes_loses_nothing() {
         "a stalled follower cost {growth_b} MiB against {growth_a} MiB without it"
     );
 }
+
+/// Followers of a stream that is deleted do not hang: their sessions end with an error
+/// (through the follow hub, which hands them to the ordinary read path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_of_a_deleted_stream_are_told() {
+    let server = Server::start(&[]);
+    let (basin, stream) = fresh_stream(&server, "followdel").await;
+    stream
+        .append(AppendInput::new(batch(0, 3, 10)))
+        .await
+        .unwrap();
+    let mut followers = Vec::new();
+    for _ in 0..4 {
+        let input = ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0)));
+        let mut s = stream
+            .read_session(input, ReadSessionConfig::new())
+            .await
+            .unwrap();
+        let first = s.next().await.unwrap().unwrap();
+        assert_eq!(first.records.len(), 3);
+        followers.push(s);
+    }
+    // Everyone is live at the tail; one more record reaches all of them.
+    stream
+        .append(AppendInput::new(batch(1, 1, 10)))
+        .await
+        .unwrap();
+    for s in followers.iter_mut() {
+        let b = tokio::time::timeout(Duration::from_secs(10), s.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.records[0].seq_num, 3);
+    }
+    basin
+        .delete_stream(DeleteStreamInput::new("s".parse().unwrap()))
+        .await
+        .unwrap();
+    for mut s in followers {
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match s.next().await {
+                    None | Some(Err(_)) => return,
+                    Some(Ok(b)) => assert!(b.records.is_empty(), "no records after deletion"),
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a follower of a deleted stream kept waiting");
+    }
+}
