@@ -341,7 +341,10 @@ mod tests {
         assert!(h.ring_bytes.get() <= RING_BYTES_MAX);
         let first = h.ring.borrow().front().unwrap().seq_num;
         assert!(first > 0, "old records were evicted");
-        assert!(matches!(h.serve(next - 100, 1000, 1 << 20), Serve::Records(_)));
+        assert!(matches!(
+            h.serve(next - 100, 1000, 1 << 20),
+            Serve::Records(_)
+        ));
         assert!(matches!(h.serve(0, 1000, 1 << 20), Serve::Miss));
         h.release();
         assert_eq!(h.ring_bytes.get(), 0);
