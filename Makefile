@@ -35,7 +35,7 @@ test-sdks:
 	bash tests/run-sdk-suites.sh
 
 # Strand beside s2 lite on this machine (in memory and --local-root), same workloads, same
-# run; results, plots and machine details go to bench/results/ (about 12 minutes).
+# run; results, plots and machine details go to bench/results/ (about 5 minutes + build).
 bench:
 	@bash $(TOOLS) s2
 	$(CARGO) build --locked --release -p strand -p strand-bench

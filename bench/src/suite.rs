@@ -132,7 +132,7 @@ fn base_params(quick: bool) -> Params {
         batch_records: 1,
         pipeline: 16,
         clients: 2,
-        duration: if quick { 2.0 } else { 8.0 },
+        duration: if quick { 2.0 } else { 6.0 },
         warmup: if quick { 1.0 } else { 2.0 },
         storage_class: "express".into(),
         rate_mibps: 1.0,
