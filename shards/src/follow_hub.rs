@@ -25,15 +25,17 @@ const RING_RECORDS_MAX: usize = 4096;
 const RING_BYTES_MAX: usize = 4 << 20;
 /// All rings of one shard together: a shard with many followed streams keeps less per ring.
 const SHARD_RING_BYTES_MAX: usize = 64 << 20;
-/// Hubs per shard; past it, followers use the ordinary path.
-const HUBS_MAX: usize = 4096;
+/// Hubs per shard; past it, followers use the ordinary path. A ring always keeps its newest
+/// batch (≤ POLL_BYTES), so HUBS_MAX × POLL_BYTES must fit SHARD_RING_BYTES_MAX.
+const HUBS_MAX: usize = 256;
 /// A hub nobody asked for this long stops.
 const IDLE_MAX: Duration = Duration::from_secs(30);
 /// The hub's long poll (the owner answers sooner when records arrive).
 const POLL_WAIT: Duration = Duration::from_secs(10);
 /// One batch from the owner, as an ordinary read session takes.
 const POLL_RECORDS: usize = 1000;
-const POLL_BYTES: usize = 1 << 20;
+const POLL_BYTES: usize = 256 << 10;
+const _: () = assert!(HUBS_MAX * POLL_BYTES <= SHARD_RING_BYTES_MAX);
 
 type Key = (BasinName, StreamName);
 
@@ -77,15 +79,24 @@ impl Hub {
         if from < first || from > next {
             return Serve::Miss;
         }
+        let offset = (from - first) as usize;
+        if offset >= ring.len() {
+            return Serve::Miss;
+        }
         let mut records = Vec::new();
         let mut used = 0;
-        for r in ring.iter().skip((from - first) as usize) {
+        for r in ring.iter().skip(offset) {
             let size = r.metered_size();
-            if records.len() >= count || (used + size > bytes && !records.is_empty()) {
+            // The same limits as an ordinary read (`read::Limits::admits`).
+            if records.len() >= count || used + size > bytes {
                 break;
             }
             used += size;
             records.push(r.clone());
+        }
+        if records.is_empty() {
+            // The first record alone is over the byte limit: the ordinary path says so.
+            return Serve::Miss;
         }
         let next_seq = records.last().map_or(from, |r| r.seq_num + 1);
         let tail = self.tail.get();
@@ -100,12 +111,10 @@ impl Hub {
     fn absorb(&self, out: ReadOutput) {
         let mut ring = self.ring.borrow_mut();
         let mut bytes = self.ring_bytes.get();
-        // A trim can make the owner skip ahead; the ring holds only contiguous records.
-        if out
-            .records
-            .first()
-            .is_some_and(|r| r.seq_num != self.next.get())
-        {
+        // A trim can make the owner skip ahead (with or without records); the ring holds
+        // only contiguous records ending at `next`.
+        let starts_at = out.records.first().map_or(out.next_seq, |r| r.seq_num);
+        if starts_at != self.next.get() {
             ring.clear();
             bytes = 0;
         }
@@ -187,7 +196,7 @@ fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Opt
         if let Some(hub) = hubs.get(key) {
             return Some(hub.clone());
         }
-        if hubs.len() >= HUBS_MAX {
+        if hubs.len() >= HUBS_MAX || RING_BYTES.with(|t| t.get()) >= SHARD_RING_BYTES_MAX {
             return None;
         }
         let hub = Rc::new(Hub {
@@ -242,6 +251,11 @@ pub(crate) async fn follow(
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         let tail = hub.tail.get();
+                        if tail.seq_num > from {
+                            // The hub is mid-catch-up: an empty answer here would read as
+                            // "stopped before the tail". Let the ordinary path answer.
+                            break;
+                        }
                         return Ok(ReadOutput {
                             records: Vec::new(),
                             tail: Some(tail),
@@ -348,6 +362,36 @@ mod tests {
         assert!(matches!(h.serve(0, 1000, 1 << 20), Serve::Miss));
         h.release();
         assert_eq!(h.ring_bytes.get(), 0);
+    }
+
+    #[test]
+    fn an_empty_skip_ahead_restarts_the_ring_too() {
+        let h = hub(0);
+        h.absorb(output(0..10, 10));
+        let mut skip = output(11..11, 10);
+        skip.next_seq = 11;
+        h.absorb(skip);
+        assert!(h.ring.borrow().is_empty());
+        assert!(matches!(h.serve(10, 100, 1 << 20), Serve::Miss));
+        h.absorb(output(11..15, 10));
+        let Serve::Records(out) = h.serve(11, 100, 1 << 20) else {
+            panic!("11 is in the ring")
+        };
+        assert_eq!(out.records[0].seq_num, 11);
+        h.release();
+    }
+
+    #[test]
+    fn the_byte_limit_is_never_exceeded() {
+        let h = hub(0);
+        h.absorb(output(0..4, 1000));
+        let size = h.ring.borrow()[0].metered_size();
+        let Serve::Records(out) = h.serve(0, 100, 2 * size + 1) else {
+            panic!("in the ring")
+        };
+        assert_eq!(out.records.len(), 2);
+        assert!(matches!(h.serve(0, 100, size - 1), Serve::Miss));
+        h.release();
     }
 
     #[test]

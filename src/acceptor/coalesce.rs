@@ -55,6 +55,10 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
             }
         }
         self.buf.clear();
+        // After a burst, give back what an idle connection does not need.
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf.shrink_to(64 * 1024);
+        }
         self.sent = 0;
         Poll::Ready(Ok(()))
     }
