@@ -5,6 +5,8 @@
 pub mod compression;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http1;
 pub mod json;
 pub mod limits;

@@ -15,16 +15,7 @@ async fn a_thousand_followers_each_see_every_record_once_in_order() {
     const PER_CLIENT: usize = 100;
     const RECORDS: usize = 200;
     let server = Server::start(&[]);
-    let s2 = server.client();
-    let b = unique_basin("fanout");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    let basin = s2.basin(b.parse().unwrap());
-    basin
-        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-        .await
-        .unwrap();
+    let (b, _basin, writer) = fresh_named(&server, "fanout").await;
     let mut followers = Vec::new();
     for _ in 0..CLIENTS {
         let stream = server
@@ -55,7 +46,6 @@ async fn a_thousand_followers_each_see_every_record_once_in_order() {
     }
     // Give the followers a moment to attach, then write.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let writer = basin.stream("s".parse().unwrap());
     for i in 0..RECORDS / 10 {
         let records = AppendRecordBatch::try_from_iter(
             (0..10).map(|j| AppendRecord::new(format!("record-{i}-{j}")).unwrap()),
@@ -78,7 +68,8 @@ async fn a_thousand_followers_each_see_every_record_once_in_order() {
     );
 }
 
-async fn fresh_stream(server: &Server, prefix: &str) -> (s2_sdk::S2Basin, s2_sdk::S2Stream) {
+/// A new basin with stream "s": (basin name, basin, stream).
+async fn fresh_named(server: &Server, prefix: &str) -> (String, s2_sdk::S2Basin, s2_sdk::S2Stream) {
     let s2 = server.client();
     let b = unique_basin(prefix);
     s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
@@ -90,6 +81,11 @@ async fn fresh_stream(server: &Server, prefix: &str) -> (s2_sdk::S2Basin, s2_sdk
         .await
         .unwrap();
     let stream = basin.stream("s".parse().unwrap());
+    (b, basin, stream)
+}
+
+async fn fresh_stream(server: &Server, prefix: &str) -> (s2_sdk::S2Basin, s2_sdk::S2Stream) {
+    let (_, basin, stream) = fresh_named(server, prefix).await;
     (basin, stream)
 }
 

@@ -1,15 +1,13 @@
 //! `append` (saturated) and `latency` (open loop at a fixed offered rate): one append
 //! session per stream, streams spread over the clients.
 
-use super::writer::{self, Pace, Recorders};
+use super::writer::{self, Pace, Recorders, WriterSpec};
 use super::{cleanup, secs, Params};
-use crate::latency::LatencyRecorder;
 use crate::meter::{spawn_progress, Meter};
 use crate::payload::BatchMaker;
 use crate::report::{GeneratorClock, WorkloadResult};
-use crate::target::{create_basin, create_streams, stream_handle, Target};
+use crate::target::{create_basin, create_streams, Target};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub async fn run(
     target: &Target,
@@ -33,28 +31,18 @@ pub async fn run(
             maker.batch_bytes(),
         )),
     };
-    let recorders = Recorders {
-        ack: Arc::new(LatencyRecorder::new()),
-        service: Arc::new(LatencyRecorder::new()),
-    };
+    let recorders = Recorders::new();
     let clock = GeneratorClock::start();
     let meter = Meter::new(p.warmup(), p.duration());
     let progress = spawn_progress(name.into(), meter.clone(), Some(recorders.ack.clone()));
-    let writers: Vec<_> = (0..p.streams)
-        .map(|i| {
-            tokio::spawn(writer::drive(
-                stream_handle(&clients, &basin, i),
-                maker.clone(),
-                pace,
-                p.pipeline,
-                meter.clone(),
-                recorders.clone(),
-            ))
-        })
-        .collect();
-    for w in writers {
-        let _ = w.await;
-    }
+    let spec = WriterSpec {
+        maker: maker.clone(),
+        pace,
+        pipeline: p.pipeline,
+        recorders: recorders.clone(),
+    };
+    let writers = writer::spawn_all(&clients, &basin, p.streams, &spec, &meter);
+    writer::join_all(writers).await;
     meter.stop();
     let _ = progress.await;
     let generator = clock.finish();

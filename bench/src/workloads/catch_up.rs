@@ -2,7 +2,7 @@
 //! `--prefill-mib` in total, `--readers` read sessions per stream, each reading to the
 //! tail it saw before starting.
 
-use super::writer::{self, Pace, Recorders};
+use super::writer::{self, Pace, Recorders, WriterSpec};
 use super::{cleanup, Params};
 use crate::latency::LatencyRecorder;
 use crate::meter::{spawn_progress, Meter};
@@ -25,31 +25,21 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
     let maker = BatchMaker::new(p.record_size, p.batch_records);
     let prefill_bytes = p.prefill_mib * 1048576;
     let fill = Meter::new(Duration::ZERO, Duration::from_secs(3600));
-    let recorders = Recorders {
-        ack: Arc::new(LatencyRecorder::new()),
-        service: Arc::new(LatencyRecorder::new()),
-    };
+    let recorders = Recorders::new();
     let fill_started = Instant::now();
     let progress = spawn_progress("catch-up prefill".into(), fill.clone(), None);
-    let writers: Vec<_> = (0..p.streams)
-        .map(|i| {
-            tokio::spawn(writer::drive(
-                stream_handle(&clients, &basin, i),
-                maker.clone(),
-                Pace::Saturated,
-                p.pipeline,
-                fill.clone(),
-                recorders.clone(),
-            ))
-        })
-        .collect();
+    let spec = WriterSpec {
+        maker: maker.clone(),
+        pace: Pace::Saturated,
+        pipeline: p.pipeline,
+        recorders: recorders.clone(),
+    };
+    let writers = writer::spawn_all(&clients, &basin, p.streams, &spec, &fill);
     while fill.bytes() < prefill_bytes && fill.errors().0 == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     fill.stop();
-    for w in writers {
-        let _ = w.await;
-    }
+    writer::join_all(writers).await;
     let _ = progress.await;
     let fill_secs = fill_started.elapsed().as_secs_f64();
     if let (n, Some(e)) = fill.errors() {

@@ -2,7 +2,7 @@
 //! receiving it. Followers attach at the tail before writing starts; writers run open loop
 //! at `--rate-mibps`. With `--followers 1000` this is the fan-out workload.
 
-use super::writer::{self, Pace, Recorders};
+use super::writer::{self, Pace, Recorders, WriterSpec};
 use super::{cleanup, secs, Params};
 use crate::latency::LatencyRecorder;
 use crate::meter::{spawn_progress, Meter};
@@ -86,26 +86,16 @@ pub async fn run(target: &Target, p: &Params) -> Result<WorkloadResult, String> 
         p.streams,
         maker.batch_bytes(),
     ));
-    let recorders = Recorders {
-        ack: Arc::new(LatencyRecorder::new()),
-        service: Arc::new(LatencyRecorder::new()),
-    };
+    let recorders = Recorders::new();
     let progress = spawn_progress("follow".into(), meter.clone(), Some(e2e.clone()));
-    let writers: Vec<_> = (0..p.streams)
-        .map(|i| {
-            tokio::spawn(writer::drive(
-                stream_handle(&clients, &basin, i),
-                maker.clone(),
-                pace,
-                p.pipeline,
-                meter.clone(),
-                recorders.clone(),
-            ))
-        })
-        .collect();
-    for w in writers {
-        let _ = w.await;
-    }
+    let spec = WriterSpec {
+        maker: maker.clone(),
+        pace,
+        pipeline: p.pipeline,
+        recorders: recorders.clone(),
+    };
+    let writers = writer::spawn_all(&clients, &basin, p.streams, &spec, &meter);
+    writer::join_all(writers).await;
     // Let the last measured records reach every follower.
     tokio::time::sleep(Duration::from_millis(500)).await;
     done.store(true, Ordering::Relaxed);

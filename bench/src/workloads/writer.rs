@@ -7,8 +7,10 @@
 use crate::latency::LatencyRecorder;
 use crate::meter::Meter;
 use crate::payload::BatchMaker;
+use crate::target::stream_handle;
 use s2_sdk::append_session::{AppendSessionConfig, BatchSubmitTicket};
-use s2_sdk::S2Stream;
+use s2_sdk::types::BasinName;
+use s2_sdk::{S2Stream, S2};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +30,52 @@ pub struct Recorders {
     pub ack: Arc<LatencyRecorder>,
     /// Service time: from the actual submit, for comparison with the corrected figure.
     pub service: Arc<LatencyRecorder>,
+}
+
+impl Recorders {
+    pub fn new() -> Self {
+        Self {
+            ack: Arc::new(LatencyRecorder::new()),
+            service: Arc::new(LatencyRecorder::new()),
+        }
+    }
+}
+
+/// What every writer of a workload does alike.
+#[derive(Clone)]
+pub struct WriterSpec {
+    pub maker: BatchMaker,
+    pub pace: Pace,
+    pub pipeline: u32,
+    pub recorders: Recorders,
+}
+
+/// One writer per stream `0..streams`, the streams spread over the clients.
+pub fn spawn_all(
+    clients: &[S2],
+    basin: &BasinName,
+    streams: usize,
+    spec: &WriterSpec,
+    meter: &Arc<Meter>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..streams)
+        .map(|i| {
+            tokio::spawn(drive(
+                stream_handle(clients, basin, i),
+                spec.maker.clone(),
+                spec.pace,
+                spec.pipeline,
+                meter.clone(),
+                spec.recorders.clone(),
+            ))
+        })
+        .collect()
+}
+
+pub async fn join_all(writers: Vec<tokio::task::JoinHandle<()>>) {
+    for w in writers {
+        let _ = w.await;
+    }
 }
 
 pub async fn drive(
