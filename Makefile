@@ -48,7 +48,7 @@ bench-quick:
 # Each parser's fuzz target for FUZZ_SECS seconds (not part of `make test`). cargo-fuzz
 # wants a nightly toolchain for -Zsanitizer; RUSTC_BOOTSTRAP lets this stable one accept it.
 FUZZ_SECS ?= 60
-FUZZ_TARGETS := s2s_frame http1_head json_bodies proto_append
+FUZZ_TARGETS := s2s_frame http1_head http1_body json_bodies proto_append
 fuzz:
 	@bash $(TOOLS) fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \

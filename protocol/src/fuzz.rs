@@ -2,8 +2,10 @@
 //! regression replay in `make test` (`protocol/tests/fuzz_regressions.rs`) drive exactly
 //! the same code. Each must return normally on any input.
 
+use crate::compression::{decompress, Codec};
 use crate::config::{BasinConfig, StreamConfig, StreamReconfiguration};
 use crate::http1::{parse_head, HEAD_BYTES_MAX};
+use crate::http1_body::{framing, ChunkedDecoder};
 use crate::json::{CreateBasinRequest, CreateStreamRequest};
 use crate::records::{AppendInput, Format};
 use crate::s2s::Decoder;
@@ -33,6 +35,33 @@ pub fn http1_head(data: &[u8]) {
     if let Ok(Some((head, consumed))) = parse_head(data) {
         assert!(consumed <= data.len() && consumed <= HEAD_BYTES_MAX);
         assert!(!head.path.contains('?'));
+    }
+}
+
+/// Request body decoders: a head's declared framing, a chunked body arriving in pieces of
+/// `data[0]` bytes, and both decompressors; each stays within its limit.
+pub fn http1_body(data: &[u8]) {
+    const LIMIT: usize = 4096;
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    if let Ok(Some((head, _))) = parse_head(rest) {
+        let _ = framing(&head.headers);
+    }
+    let mut decoder = ChunkedDecoder::new(LIMIT);
+    let mut buf = Vec::new();
+    for piece in rest.chunks((split as usize).max(1)) {
+        buf.extend_from_slice(piece);
+        match decoder.feed(&mut buf) {
+            Ok(false) => {}
+            Ok(true) | Err(_) => break,
+        }
+    }
+    assert!(decoder.into_body().len() <= LIMIT);
+    for codec in [Codec::Gzip, Codec::Zstd] {
+        if let Ok(out) = decompress(codec, rest, LIMIT) {
+            assert!(out.len() <= LIMIT);
+        }
     }
 }
 

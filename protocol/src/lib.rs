@@ -8,6 +8,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http1;
+pub mod http1_body;
 pub mod json;
 pub mod limits;
 pub mod maybe;

@@ -39,3 +39,8 @@ fn json_body_inputs() {
 fn proto_append_inputs() {
     replay("proto_append", fuzz::proto_append);
 }
+
+#[test]
+fn http1_body_inputs() {
+    replay("http1_body", fuzz::http1_body);
+}

@@ -11,7 +11,8 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
 use protocol::error::{ApiError, ErrorCode};
-use protocol::http1::{parse_head, Head, HeadError, HEAD_BYTES_MAX};
+use protocol::http1::{parse_head, Head, HeadError};
+use protocol::http1_body::{framing, BodyError, ChunkedDecoder, Framing};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::timeout;
 
@@ -196,25 +197,14 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     head: &Head,
 ) -> Result<Bytes, Stop> {
     let h = &head.headers;
-    let chunked = h
-        .get(http::header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = match h.get(http::header::CONTENT_LENGTH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or(respond(Response::empty(StatusCode::BAD_REQUEST)))?,
-        ),
+    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
+    let framing = framing(h).map_err(|_| bad())?;
+    let length = match framing {
+        Framing::None => return Ok(Bytes::new()),
+        Framing::Length(n) if n > REQUEST_BODY_BYTES_MAX as u64 => return Err(too_large(h)),
+        Framing::Length(n) => Some(n as usize),
+        Framing::Chunked => None,
     };
-    if !chunked && length.unwrap_or(0) == 0 {
-        return Ok(Bytes::new());
-    }
-    if length.is_some_and(|n| n > REQUEST_BODY_BYTES_MAX) {
-        return Err(too_large(h));
-    }
     let expects_continue = h
         .get(http::header::EXPECT)
         .and_then(|v| v.to_str().ok())
@@ -224,10 +214,9 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
             .await
             .map_err(|_| Stop::Quiet)?;
     }
-    if chunked {
+    let Some(n) = length else {
         return read_chunked(io, buf, h).await;
-    }
-    let n = length.unwrap_or(0);
+    };
     while buf.len() < n {
         if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
             return Err(Stop::Quiet);
@@ -241,56 +230,17 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     h: &HeaderMap,
 ) -> Result<Bytes, Stop> {
-    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
-    let mut body = Vec::new();
+    let mut decoder = ChunkedDecoder::new(REQUEST_BODY_BYTES_MAX);
     loop {
-        // Chunk-size line.
-        let line_end = loop {
-            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                break i;
-            }
-            if buf.len() > 1024 {
-                return Err(bad());
-            }
-            if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
-                return Err(Stop::Quiet);
-            }
-        };
-        let line = std::str::from_utf8(&buf[..line_end]).map_err(|_| bad())?;
-        let size_str = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_str, 16).map_err(|_| bad())?;
-        buf.drain(..line_end + 2);
-        if size == 0 {
-            // Trailers, if any, end with an empty line.
-            loop {
-                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                    buf.drain(..i + 2);
-                    if i == 0 {
-                        return Ok(Bytes::from(body));
-                    }
-                    continue;
-                }
-                if buf.len() > HEAD_BYTES_MAX {
-                    return Err(bad());
-                }
-                if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
-                    return Err(Stop::Quiet);
-                }
-            }
+        match decoder.feed(buf) {
+            Ok(true) => return Ok(Bytes::from(decoder.into_body())),
+            Ok(false) => {}
+            Err(BodyError::TooLarge) => return Err(too_large(h)),
+            Err(BodyError::Bad) => return Err(respond(Response::empty(StatusCode::BAD_REQUEST))),
         }
-        if body.len() + size > REQUEST_BODY_BYTES_MAX {
-            return Err(too_large(h));
+        if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+            return Err(Stop::Quiet);
         }
-        while buf.len() < size + 2 {
-            if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
-                return Err(Stop::Quiet);
-            }
-        }
-        if &buf[size..size + 2] != b"\r\n" {
-            return Err(bad());
-        }
-        body.extend_from_slice(&buf[..size]);
-        buf.drain(..size + 2);
     }
 }
 

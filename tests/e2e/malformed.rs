@@ -119,3 +119,32 @@ fn bad_json_gets_s2_errors() {
     );
     assert_still_serving(p);
 }
+
+/// Lying or conflicting body framing: each gets 400 (or the body limit), never a panic
+/// that would take the shard down; the server answers afterwards on every shard.
+#[test]
+fn lying_chunk_sizes_and_conflicting_lengths_are_refused() {
+    let server = Server::start(&[]);
+    let p = server.port;
+    let post = "POST /v1/basins HTTP/1.1\r\ncontent-type: application/json\r\n";
+    // Each is sent many times so every shard's acceptor sees it.
+    for _ in 0..8 {
+        let huge = format!("{post}transfer-encoding: chunked\r\n\r\nffffffffffffffff\r\nxx\r\n");
+        let (status, body) = exchange(p, huge.as_bytes());
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("length limit exceeded"), "{body}");
+        let overflow = format!("{post}transfer-encoding: chunked\r\n\r\n10000000000000000\r\n");
+        assert_eq!(exchange(p, overflow.as_bytes()).0, 400);
+        let both = format!(
+            "{post}transfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
+        );
+        assert_eq!(exchange(p, both.as_bytes()).0, 400);
+        let two_lengths = format!("{post}content-length: 2\r\ncontent-length: 3\r\n\r\n{{}}x");
+        assert_eq!(exchange(p, two_lengths.as_bytes()).0, 400);
+        let negative = format!("{post}content-length: -1\r\n\r\n");
+        assert_eq!(exchange(p, negative.as_bytes()).0, 400);
+    }
+    for _ in 0..16 {
+        assert_still_serving(p);
+    }
+}
