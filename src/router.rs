@@ -199,6 +199,21 @@ fn not_found() -> HandlerResult {
     Ok(Response::empty(StatusCode::NOT_FOUND))
 }
 
+/// OK only while every shard and storage thread runs: a load balancer must stop sending
+/// traffic to a node whose partitions cannot answer.
+fn health(cluster: &Cluster) -> Response {
+    let dead = cluster.dead_threads();
+    if dead.is_empty() {
+        Response::text(StatusCode::OK, "OK")
+    } else {
+        Response::with_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            bytes::Bytes::from(format!("not running: {}", dead.join(", "))),
+        )
+    }
+}
+
 fn not_allowed(allow: &'static str) -> HandlerResult {
     let mut r = Response::empty(StatusCode::METHOD_NOT_ALLOWED);
     r.headers
@@ -218,11 +233,11 @@ async fn dispatch(cluster: &Cluster, req: Request) -> HandlerResult {
     let m = req.method.clone();
     match segs.as_slice() {
         ["health"] | ["ping"] => match m {
-            Method::GET => Ok(Response::text(StatusCode::OK, "OK")),
+            Method::GET => Ok(health(cluster)),
             _ => not_allowed("GET,HEAD"),
         },
         ["metrics"] => match m {
-            Method::GET => Ok(metrics::render()),
+            Method::GET => Ok(metrics::render(cluster)),
             _ => not_allowed("GET,HEAD"),
         },
         ["v1", "basins"] => match m {

@@ -26,16 +26,27 @@ pub struct Cluster {
 struct Inner {
     shards: Vec<InboxSender<Envelope>>,
     partition_count: u32,
+    liveness: Arc<crate::liveness::Liveness>,
 }
 
 impl Cluster {
-    pub(crate) fn new(shards: Vec<InboxSender<Envelope>>, partition_count: u32) -> Self {
+    pub(crate) fn new(
+        shards: Vec<InboxSender<Envelope>>,
+        partition_count: u32,
+        liveness: Arc<crate::liveness::Liveness>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards,
                 partition_count,
+                liveness,
             }),
         }
+    }
+
+    /// Threads of the shards that are not running (empty when healthy).
+    pub fn dead_threads(&self) -> Vec<String> {
+        self.inner.liveness.dead()
     }
 
     pub fn shard_count(&self) -> usize {

@@ -14,6 +14,7 @@ pub mod error;
 mod follow_hub;
 pub mod kv;
 pub mod limits;
+pub mod liveness;
 mod notify;
 pub mod object_store_metrics;
 pub mod partition;
@@ -80,7 +81,8 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
     let n = config.shard_count;
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..n).map(|_| inbox(limits::INBOX_DEPTH_MAX)).unzip();
-    let cluster = Cluster::new(senders, layout.partition_count);
+    let liveness = std::sync::Arc::new(liveness::Liveness::new(n));
+    let cluster = Cluster::new(senders, layout.partition_count, liveness.clone());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(ShardId, Result<(), String>)>();
     let mut running = Running {
         cluster: cluster.clone(),
@@ -90,8 +92,10 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
     };
     for (id, rx) in receivers.into_iter().enumerate() {
         let cpu = cpus[id % cpus.len()];
-        let (storage, storage_thread) = StorageRuntime::start(format!("storage-{id}"), cpu)
-            .map_err(|e| format!("storage thread {id}: {e}"))?;
+        let storage_alive = liveness.storage_guard(id);
+        let (storage, storage_thread) =
+            StorageRuntime::start(format!("storage-{id}"), cpu, storage_alive)
+                .map_err(|e| format!("storage thread {id}: {e}"))?;
         running.storage_threads.push(storage_thread);
         let owned: Vec<u32> = (0..layout.partition_count)
             .filter(|&p| shard_for_partition(p, n) == id)
@@ -103,7 +107,9 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         );
         let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
+        let alive = liveness.shard_guard(id);
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
+            let _alive = alive;
             let opened = futures::future::join_all(owned.into_iter().map(|p| {
                 Partition::open(
                     p,

@@ -11,7 +11,7 @@ use crate::partition::Partition;
 use crate::placement::{PartitionId, ShardId};
 use crate::read::{ReadOutput, ReadRequest};
 use crate::runtime::inbox::InboxReceiver;
-use crate::runtime::{spawn_local, timeout, Task};
+use crate::runtime::{spawn_isolated, spawn_local, timeout, Task};
 use crate::stream_ops::{BasinView, StreamEntry};
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
@@ -189,7 +189,8 @@ impl Shard {
             return;
         };
         let cluster = self.cluster.clone();
-        spawn_local(handle(p, cluster, self.pipeline.clone(), op)).detach();
+        // A panic in one request drops its reply (the caller gets 503), not the shard.
+        spawn_isolated("request", handle(p, cluster, self.pipeline.clone(), op));
     }
 
     /// Restarts background deletions interrupted by a restart.

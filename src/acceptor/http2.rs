@@ -18,7 +18,7 @@ use h2::server::SendResponse;
 use h2::RecvStream;
 use http::HeaderValue;
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
-use shards::runtime::{spawn_local, timeout};
+use shards::runtime::{spawn_isolated, spawn_local, timeout};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -72,13 +72,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
         };
         match next {
             Some(Ok((req, respond))) => {
-                active.set(active.get() + 1);
-                let (conn, active) = (conn.clone(), active.clone());
-                spawn_local(async move {
+                let (conn, slot) = (conn.clone(), super::Counted::new(&active));
+                spawn_isolated("h2 stream", async move {
+                    let _slot = slot;
                     handle_stream(req, respond, conn).await;
-                    active.set(active.get() - 1);
-                })
-                .detach();
+                });
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "h2 connection error");

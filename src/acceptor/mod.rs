@@ -13,7 +13,7 @@ use crate::http::{Request, Response};
 use crate::router::{self, RouterConfig};
 use futures::future::{select, Either, FutureExt};
 use futures::io::AsyncReadExt;
-use shards::runtime::{spawn_local, timeout, TcpListener, TcpStream};
+use shards::runtime::{spawn_isolated, timeout, TcpListener, TcpStream};
 use shards::{Cluster, ServeFn, ShardContext};
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -80,6 +80,23 @@ impl Conn {
 
     pub fn is_draining(&self) -> bool {
         self.ctx.draining.peek().is_some()
+    }
+}
+
+/// One unit of a count (open connections, active HTTP/2 streams), taken on creation and
+/// given back on drop, so a task that panics still gives it back.
+pub(crate) struct Counted(Rc<Cell<usize>>);
+
+impl Counted {
+    pub(crate) fn new(count: &Rc<Cell<usize>>) -> Counted {
+        count.set(count.get() + 1);
+        Counted(count.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
     }
 }
 
@@ -152,13 +169,11 @@ async fn serve(
             drop(stream);
             continue;
         }
-        open.set(open.get() + 1);
-        let (conn, open) = (conn.clone(), open.clone());
-        spawn_local(async move {
+        let (conn, slot) = (conn.clone(), Counted::new(&open));
+        spawn_isolated("connection", async move {
+            let _slot = slot;
             connection(stream, conn).await;
-            open.set(open.get() - 1);
-        })
-        .detach();
+        });
     }
     drop(listener);
     // Connections close after their in-flight requests once draining; wait for them.

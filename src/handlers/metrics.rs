@@ -7,7 +7,7 @@ use http::StatusCode;
 use shards::object_store_metrics::{requests, Op};
 use std::fmt::Write;
 
-pub fn render() -> Response {
+pub fn render(cluster: &shards::Cluster) -> Response {
     let mut out = String::from(
         "# HELP strand_object_store_requests_total Object-store requests made, by operation.\n\
          # TYPE strand_object_store_requests_total counter\n",
@@ -20,6 +20,17 @@ pub fn render() -> Response {
             requests(op)
         );
     }
+    let _ = write!(
+        out,
+        "# HELP strand_task_panics_total Connection and request tasks that panicked and were contained.\n\
+         # TYPE strand_task_panics_total counter\n\
+         strand_task_panics_total {}\n\
+         # HELP strand_threads_dead Shard and storage threads that are not running.\n\
+         # TYPE strand_threads_dead gauge\n\
+         strand_threads_dead {}\n",
+        shards::runtime::task_panics(),
+        cluster.dead_threads().len()
+    );
     Response::with_body(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",

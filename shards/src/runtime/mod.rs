@@ -20,6 +20,35 @@ pub fn spawn_local<T: 'static>(fut: impl Future<Output = T> + 'static) -> Task<T
     glommio::spawn_local(fut)
 }
 
+/// Tasks that panicked and were contained by [`spawn_isolated`], process-wide.
+static TASK_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Panics contained so far (exported on `/metrics`).
+pub fn task_panics() -> u64 {
+    TASK_PANICS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Spawns a detached task whose panic ends only that task. glommio propagates a task's
+/// panic out of the executor, which would end the shard thread and leave its partitions
+/// answering 503 forever; a connection or request task must never be able to do that.
+/// The panic is logged and counted; whatever the task owned is dropped, so its peers see
+/// a closed connection or a dropped reply (503), not a hang.
+pub fn spawn_isolated(what: &'static str, fut: impl Future<Output = ()> + 'static) {
+    use futures::FutureExt;
+    glommio::spawn_local(async move {
+        if let Err(panic) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+            TASK_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(task = what, panic = %msg, "task panicked; contained");
+        }
+    })
+    .detach();
+}
+
 /// Sleeps on the current shard's timer.
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await
@@ -87,4 +116,31 @@ where
                 .expect("glommio executor starts (io_uring and ulimit -l >= 512 KiB)");
             ex.run(make_main());
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without isolation glommio re-raises the panic from `run` and the shard thread ends.
+    #[test]
+    fn a_panicking_task_leaves_its_shard_running() {
+        let before = task_panics();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = shard_thread(
+            "isolation-test".into(),
+            allowed_cpus()[0],
+            move || async move {
+                spawn_isolated("test", async { panic!("injected") });
+                sleep(Duration::from_millis(20)).await;
+                // The executor still runs tasks after the panic.
+                let later = spawn_local(async { 7 }).await;
+                tx.send(later).unwrap();
+            },
+        )
+        .unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 7);
+        assert!(t.join().is_ok(), "shard thread ended by the panic");
+        assert!(task_panics() > before);
+    }
 }

@@ -23,7 +23,12 @@ pub struct StorageThread {
 pub struct StorageTaskLost;
 
 impl StorageRuntime {
-    pub fn start(name: String, cpu: usize) -> std::io::Result<(StorageRuntime, StorageThread)> {
+    /// `alive` is held by the thread while it runs (see `liveness`).
+    pub fn start(
+        name: String,
+        cpu: usize,
+        alive: crate::liveness::AliveGuard,
+    ) -> std::io::Result<(StorageRuntime, StorageThread)> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name(name.clone())
@@ -31,6 +36,7 @@ impl StorageRuntime {
         let handle = rt.handle().clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let join = std::thread::Builder::new().name(name).spawn(move || {
+            let _alive = alive;
             super::pin_current_thread(cpu);
             rt.block_on(async {
                 let _ = stop_rx.await;
