@@ -65,6 +65,12 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     pub standard_flush_delay_ms: u64,
 
+    /// Deadline in milliseconds for each storage call of an append round (write, flush,
+    /// durability). Past it the appends fail with 503 (outcome unknown, as any failed write)
+    /// and later rounds go on; an object-store outage cannot hang appends.
+    #[arg(long, default_value_t = 20_000)]
+    pub storage_deadline_ms: u64,
+
     /// With --bucket: minimum milliseconds between a shard's flush rounds. Each round is one
     /// PUT per busy partition, so this caps PUTs at 1000/N per second per busy partition
     /// (10 ms: ≤ 100/s, ~$1,300/month on S3 Standard at full load; 50 ms: ≤ 20/s, ~$259).

@@ -51,6 +51,7 @@ fn run(args: config::Args) -> Result<(), String> {
     let running = shards::start(shards::ShardsConfig {
         shard_count,
         pipeline: shards::append_pipeline::PipelineConfig {
+            storage_deadline: std::time::Duration::from_millis(args.storage_deadline_ms),
             inflight_bytes_max: args.append_inflight_bytes,
             admission_timeout: std::time::Duration::from_secs(10),
             standard_delay: std::time::Duration::from_millis(args.standard_flush_delay_ms),

@@ -49,7 +49,7 @@ impl Partition {
 
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
-        let (start, end, records, position, trim_point, id, ttl) = {
+        let (start, end, records, position, trim_point, id, ttl, epoch) = {
             let mut st = state.borrow_mut();
             let timestamps =
                 assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
@@ -89,7 +89,7 @@ impl Partition {
             let position = kv::stream_position::encode_value(&st.stored());
             let trim_point = st.trim_point;
             let id = st.id;
-            (start, end, records, position, trim_point, id, ttl)
+            (start, end, records, position, trim_point, id, ttl, st.epoch)
         };
 
         // Encode now (the only copy of record bytes on the way to storage); the window
@@ -114,6 +114,8 @@ impl Partition {
         let express = meta.config.storage_class != "standard";
         let ack = PendingAck {
             state: state.clone(),
+            stream: (self.id, id),
+            epoch,
             start,
             end,
             trim_point,

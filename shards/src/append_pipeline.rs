@@ -8,11 +8,16 @@
 //! to [`ROUNDS_INFLIGHT_MAX`] rounds are in flight; each crosses to the storage runtime once.
 //!
 //! Order and failure: round writes are chained (a round writes only after the previous
-//! round's writes succeeded), so a failed write can never be followed by a later round's
-//! records, and no seq_num gap can become durable. Rounds are released strictly in order,
-//! and only once durable (write, flush, `await_durable`). A failed round fails its appends
-//! and marks their streams broken; they reload their position from storage before the next
-//! append. Acks are never sent for undurable data.
+//! round's writes ended), and each partition's part of a round succeeds or fails on its
+//! own. A failed part *taints* its streams at their current epoch: later rounds leave out
+//! those streams' appends (they were sequenced after the lost records, so writing them
+//! would leave a seq_num gap) and fail them, while every other append proceeds. The shard
+//! marks a failed stream broken; once its in-flight appends have all failed it reloads its
+//! position from storage and moves to the next epoch, which no taint covers. A round whose
+//! write was dropped midway (storage runtime lost) leaves its streams tainted, because a
+//! round taints its streams *before* writing and clears them only after it is durable.
+//! Every storage call has a deadline. Rounds are released strictly in order, and only once
+//! durable (write, flush, `await_durable`). Acks are never sent for undurable data.
 
 use crate::error::ShardError;
 use crate::notify::Notify;
@@ -25,7 +30,7 @@ use futures::future::{FutureExt, Shared};
 use protocol::records::{AppendAck, SequencedRecord, StreamPosition};
 use slatedb::{Db, WriteBatch};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,17 +50,73 @@ pub struct PipelineConfig {
     /// Minimum time between round dispatches (0 in memory and on local disk). On a bucket
     /// each round is a PUT per busy partition, so this bounds the PUT rate.
     pub flush_gap_min: Duration,
+    /// Deadline for each storage call of a round (write, flush, durability); past it the
+    /// part fails (503), its outcome unknown, as any failed write.
+    pub storage_deadline: Duration,
     /// Bytes and records of recent durable records kept for reads near the tail.
     pub window_bytes_max: usize,
     pub window_records_max: usize,
 }
 
+/// A stream in the pipeline: its partition and id (ids are per partition).
+pub type StreamKey = (PartitionId, u64);
+
+/// What became of a round on the storage runtime.
+#[derive(Debug, Default)]
+pub struct RoundOutcome {
+    /// Partitions whose part failed, with why: their appends fail.
+    failed_parts: HashMap<PartitionId, String>,
+    /// Streams whose appends were left out, tainted by an earlier failure: they fail.
+    excluded: HashSet<StreamKey>,
+}
+
+impl RoundOutcome {
+    fn lost(why: &str, round: &Round) -> RoundOutcome {
+        RoundOutcome {
+            failed_parts: round
+                .acks
+                .iter()
+                .map(|a| (a.stream.0, why.to_owned()))
+                .collect(),
+            excluded: HashSet::new(),
+        }
+    }
+
+    fn error_for(&self, stream: StreamKey) -> Option<String> {
+        if let Some(e) = self.failed_parts.get(&stream.0) {
+            return Some(e.clone());
+        }
+        self.excluded
+            .contains(&stream)
+            .then(|| "an earlier write of this stream failed".to_owned())
+    }
+}
+
+/// Streams whose records may be missing from storage. Touched only by round writes on the
+/// storage runtime, never by a shard thread.
+#[derive(Default)]
+struct TaintMap {
+    /// A write of the stream failed at this epoch: later appends of that epoch are left out.
+    failed: HashMap<StreamKey, u64>,
+    /// Written by round `.0` at epoch `.1`, not yet known durable. Should that round's
+    /// write be abandoned (its task dropped), these become failures.
+    in_doubt: HashMap<StreamKey, (u64, u64)>,
+}
+
+type Taint = Arc<std::sync::Mutex<TaintMap>>;
+
 /// A round's outcome waiting for its turn to be released.
-type Finished = (Result<(), String>, Round);
+type Finished = (RoundOutcome, Round);
+
+/// One append's puts, applied to its partition's batch when the round writes.
+type Fill = Box<dyn FnOnce(&mut WriteBatch) + Send>;
 
 /// One append waiting for its round.
 pub struct PendingAck {
     pub state: Rc<RefCell<StreamState>>,
+    pub stream: StreamKey,
+    /// The stream's epoch when sequenced (see `StreamState::epoch`).
+    pub epoch: u64,
     pub start: StreamPosition,
     pub end: StreamPosition,
     pub trim_point: u64,
@@ -66,7 +127,7 @@ pub struct PendingAck {
 struct RoundPart {
     partition: PartitionId,
     db: Arc<Db>,
-    batch: WriteBatch,
+    appends: Vec<(StreamKey, u64, Fill)>,
 }
 
 struct Round {
@@ -102,7 +163,8 @@ pub struct AppendPipeline {
     next_release: Cell<u64>,
     rounds_inflight: Cell<usize>,
     finished: RefCell<BTreeMap<u64, Finished>>,
-    write_chain: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
+    write_chain: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
+    taint: Taint,
     inflight_bytes: Cell<usize>,
     /// In-flight bytes were released or a round slot freed.
     capacity: Notify,
@@ -131,6 +193,7 @@ impl AppendPipeline {
             rounds_inflight: Cell::new(0),
             finished: RefCell::new(BTreeMap::new()),
             write_chain: RefCell::new(None),
+            taint: Taint::default(),
             inflight_bytes: Cell::new(0),
             capacity: Notify::default(),
             work: Notify::default(),
@@ -172,7 +235,7 @@ impl AppendPipeline {
         &self,
         partition: PartitionId,
         db: &Arc<Db>,
-        fill: impl FnOnce(&mut WriteBatch),
+        fill: impl FnOnce(&mut WriteBatch) + Send + 'static,
         ack: PendingAck,
         admission: Admission,
         express: bool,
@@ -197,12 +260,12 @@ impl AppendPipeline {
                 round.parts.push(RoundPart {
                     partition,
                     db: db.clone(),
-                    batch: WriteBatch::new(),
+                    appends: Vec::new(),
                 });
                 round.parts.last_mut().expect("just pushed")
             }
         };
-        fill(&mut part.batch);
+        part.appends.push((ack.stream, ack.epoch, Box::new(fill)));
         round.acks.push(ack);
         round.bytes += bytes;
         round.express |= express;
@@ -259,23 +322,29 @@ impl AppendPipeline {
         let previous = self.write_chain.borrow_mut().take();
         let (written_tx, written_rx) = oneshot::channel();
         *self.write_chain.borrow_mut() = Some(written_rx.shared());
-        let parts: Vec<(Arc<Db>, WriteBatch)> =
-            round.parts.drain(..).map(|p| (p.db, p.batch)).collect();
+        let parts: Vec<RoundPart> = round.parts.drain(..).collect();
         let storage = self.storage.clone();
-        let write = async move { storage.run(write_round(previous, parts, written_tx)).await };
+        let (taint, deadline) = (self.taint.clone(), self.config.storage_deadline);
+        let write = async move {
+            storage
+                .run(write_round(
+                    no, previous, parts, written_tx, taint, deadline,
+                ))
+                .await
+        };
         let me = self.clone();
         spawn_local(async move {
-            let result = match write.await {
+            let outcome = match write.await {
                 Ok(r) => r,
-                Err(_) => Err("storage runtime lost".to_owned()),
+                Err(_) => RoundOutcome::lost("storage runtime lost", &round),
             };
-            me.finish(no, result, round);
+            me.finish(no, outcome, round);
         })
         .detach();
     }
 
     /// Records a round's outcome and releases every round that can go, in order.
-    fn finish(&self, no: u64, result: Result<(), String>, round: Round) {
+    fn finish(&self, no: u64, result: RoundOutcome, round: Round) {
         self.finished.borrow_mut().insert(no, (result, round));
         loop {
             let next = self.next_release.get();
@@ -288,44 +357,45 @@ impl AppendPipeline {
         }
     }
 
-    fn release(&self, result: Result<(), String>, round: Round) {
-        let Round {
-            mut acks, bytes, ..
-        } = round;
-        match result {
-            Ok(()) => {
-                // First move every stream's durable tail, so each ack reports the tail
-                // after its whole round.
-                for ack in &mut acks {
-                    self.advance(ack);
-                }
-                for ack in acks {
-                    let st = ack.state.borrow();
-                    let tail = if st.durable.seq_num >= ack.end.seq_num {
-                        st.durable
-                    } else {
-                        ack.end
-                    };
-                    let _ = ack.reply.send(Ok(AppendAck {
-                        start: ack.start,
-                        end: ack.end,
-                        tail,
-                    }));
-                }
+    fn release(&self, outcome: RoundOutcome, round: Round) {
+        let Round { acks, bytes, .. } = round;
+        for (partition, e) in &outcome.failed_parts {
+            tracing::error!(partition, error = %e, "append round failed for a partition");
+        }
+        let (mut ok, mut failed) = (Vec::with_capacity(acks.len()), Vec::new());
+        for ack in acks {
+            match outcome.error_for(ack.stream) {
+                None => ok.push(ack),
+                Some(e) => failed.push((ack, e)),
             }
-            Err(e) => {
-                tracing::error!(error = %e, appends = acks.len(), "append round failed");
-                for ack in acks {
-                    let mut st = ack.state.borrow_mut();
-                    st.inflight -= 1;
-                    st.broken = true;
-                    st.window.clear();
-                    st.window_bytes = 0;
-                    st.changed.notify_all();
-                    drop(st);
-                    let _ = ack.reply.send(Err(ShardError::Storage(e.clone())));
-                }
-            }
+        }
+        for (ack, e) in failed {
+            let mut st = ack.state.borrow_mut();
+            st.inflight -= 1;
+            st.broken = true;
+            st.window.clear();
+            st.window_bytes = 0;
+            st.changed.notify_all();
+            drop(st);
+            let _ = ack.reply.send(Err(ShardError::Storage(e)));
+        }
+        // First move every stream's durable tail, so each ack reports the tail after its
+        // whole round.
+        for ack in &mut ok {
+            self.advance(ack);
+        }
+        for ack in ok {
+            let st = ack.state.borrow();
+            let tail = if st.durable.seq_num >= ack.end.seq_num {
+                st.durable
+            } else {
+                ack.end
+            };
+            let _ = ack.reply.send(Ok(AppendAck {
+                start: ack.start,
+                end: ack.end,
+                tail,
+            }));
         }
         self.release_bytes(bytes);
     }
@@ -374,38 +444,114 @@ impl AppendPipeline {
     }
 }
 
-/// Runs on the storage runtime: chain behind the previous round's writes, write each
-/// partition's batch, flush them all, await durability.
+/// Runs on the storage runtime: wait for the previous round's writes, leave out appends of
+/// tainted streams, then per partition write, flush and await durability, each call under
+/// `deadline`. A part that fails (or times out) keeps its streams tainted.
 async fn write_round(
-    previous: Option<Shared<oneshot::Receiver<bool>>>,
-    parts: Vec<(Arc<Db>, WriteBatch)>,
-    written: oneshot::Sender<bool>,
-) -> Result<(), String> {
+    no: u64,
+    previous: Option<Shared<oneshot::Receiver<()>>>,
+    parts: Vec<RoundPart>,
+    written: oneshot::Sender<()>,
+    taint: Taint,
+    deadline: Duration,
+) -> RoundOutcome {
     if let Some(prev) = previous {
-        if prev.await != Ok(true) {
-            let _ = written.send(false);
-            return Err("an earlier round failed".into());
-        }
-    }
-    let mut handles = Vec::with_capacity(parts.len());
-    let mut dbs = Vec::with_capacity(parts.len());
-    for (db, batch) in parts {
-        match db.write(batch).await {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                let _ = written.send(false);
-                return Err(e.to_string());
+        if prev.await.is_err() {
+            // The previous round's write was abandoned midway: whatever is in doubt may
+            // be missing (conservative: a stream wrongly failed reloads and goes on).
+            let mut t = taint.lock().unwrap_or_else(|e| e.into_inner());
+            let doubt: Vec<_> = t.in_doubt.drain().collect();
+            for (stream, (_, epoch)) in doubt {
+                let e = t.failed.entry(stream).or_insert(epoch);
+                *e = (*e).max(epoch);
             }
         }
-        dbs.push(db);
     }
-    let _ = written.send(true);
-    let flushes = futures::future::join_all(dbs.iter().map(|db| db.flush())).await;
-    for f in flushes {
-        f.map_err(|e| e.to_string())?;
+    let mut outcome = RoundOutcome::default();
+    // Which appends go, and mark their streams in doubt until durable.
+    let mut batches = Vec::with_capacity(parts.len());
+    let mut written_streams: Vec<(PartitionId, Vec<(StreamKey, u64)>)> = Vec::new();
+    {
+        let mut taint = taint.lock().unwrap_or_else(|e| e.into_inner());
+        for part in parts {
+            let mut batch = WriteBatch::new();
+            let mut streams = Vec::new();
+            for (stream, epoch, fill) in part.appends {
+                match taint.failed.get(&stream) {
+                    Some(&failed_at) if epoch <= failed_at => {
+                        outcome.excluded.insert(stream);
+                        continue;
+                    }
+                    // Reloaded since: the failure no longer applies.
+                    Some(_) => drop(taint.failed.remove(&stream)),
+                    None => {}
+                }
+                taint.in_doubt.insert(stream, (no, epoch));
+                if !streams.contains(&(stream, epoch)) {
+                    streams.push((stream, epoch));
+                }
+                fill(&mut batch);
+            }
+            if !streams.is_empty() {
+                batches.push((part.partition, part.db, batch));
+                written_streams.push((part.partition, streams));
+            }
+        }
     }
-    for h in handles {
-        h.await_durable().await.map_err(|e| e.to_string())?;
+    let timed = |e: Result<Result<(), String>, tokio::time::error::Elapsed>| match e {
+        Ok(r) => r,
+        Err(_) => Err(format!("storage call timed out after {deadline:?}")),
+    };
+    let mut pending = Vec::with_capacity(batches.len());
+    for (partition, db, batch) in batches {
+        let w = tokio::time::timeout(deadline, async {
+            db.write(batch).await.map_err(|e| e.to_string())
+        })
+        .await;
+        match w {
+            Ok(Ok(handle)) => pending.push((partition, db, handle)),
+            Ok(Err(e)) => drop(outcome.failed_parts.insert(partition, e)),
+            Err(_) => drop(outcome.failed_parts.insert(
+                partition,
+                format!("storage call timed out after {deadline:?}"),
+            )),
+        }
     }
-    Ok(())
+    let _ = written.send(());
+    let durable =
+        futures::future::join_all(pending.into_iter().map(|(partition, db, h)| async move {
+            let r = timed(
+                tokio::time::timeout(deadline, async {
+                    db.flush().await.map_err(|e| e.to_string())?;
+                    h.await_durable().await.map_err(|e| e.to_string())
+                })
+                .await,
+            );
+            (partition, r)
+        }))
+        .await;
+    for (partition, r) in durable {
+        if let Err(e) = r {
+            outcome.failed_parts.insert(partition, e);
+        }
+    }
+    // Settle the doubt this round put on its streams (a later round may have taken it).
+    let mut taint = taint.lock().unwrap_or_else(|e| e.into_inner());
+    for (partition, streams) in written_streams {
+        let failed = outcome.failed_parts.contains_key(&partition);
+        for (s, epoch) in streams {
+            if failed {
+                let e = taint.failed.entry(s).or_insert(epoch);
+                *e = (*e).max(epoch);
+            }
+            if taint
+                .in_doubt
+                .get(&s)
+                .is_some_and(|&(round, _)| round == no)
+            {
+                taint.in_doubt.remove(&s);
+            }
+        }
+    }
+    outcome
 }

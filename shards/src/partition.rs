@@ -218,6 +218,7 @@ impl Partition {
                     st.window.clear();
                     st.window_bytes = 0;
                     st.broken = false;
+                    st.epoch += 1;
                 }
                 drop(st);
                 return Ok(state);

@@ -24,6 +24,9 @@ pub struct StreamState {
     pub inflight: usize,
     /// A round carrying this stream's records failed: reload before the next append.
     pub broken: bool,
+    /// Incremented at each reload after a failure; appends carry it so the pipeline can
+    /// leave out exactly those sequenced before the reload (`append_pipeline`).
+    pub epoch: u64,
     /// Recent durable records, oldest first, contiguous and ending at `durable.seq_num`.
     pub window: VecDeque<SequencedRecord>,
     pub window_bytes: usize,
@@ -47,6 +50,7 @@ impl StreamState {
             trim_collected: 0,
             inflight: 0,
             broken: false,
+            epoch: 0,
             window: VecDeque::new(),
             window_bytes: 0,
             changed: Notify::default(),
