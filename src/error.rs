@@ -55,7 +55,7 @@ pub fn from_shard(e: ShardError) -> Failure {
         ShardError::StreamDeletionPending { .. } => ErrorCode::StreamDeletionPending,
         ShardError::CapacityExceeded { .. } => ErrorCode::QuotaExhausted,
         ShardError::Overloaded { .. } => ErrorCode::Unavailable,
-        ShardError::Unavailable(_) => ErrorCode::Unavailable,
+        ShardError::Unavailable(_) | ShardError::StorageTimeout { .. } => ErrorCode::Unavailable,
         ShardError::Storage(_) => ErrorCode::Storage,
         ShardError::Invalid(_) => ErrorCode::Invalid,
         ShardError::Unsupported(_) => ErrorCode::NotImplemented,

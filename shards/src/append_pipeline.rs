@@ -65,30 +65,32 @@ pub type StreamKey = (PartitionId, u64);
 #[derive(Debug, Default)]
 pub struct RoundOutcome {
     /// Partitions whose part failed, with why: their appends fail.
-    failed_parts: HashMap<PartitionId, String>,
+    failed_parts: HashMap<PartitionId, ShardError>,
     /// Streams whose appends were left out, tainted by an earlier failure: they fail.
     excluded: HashSet<StreamKey>,
 }
 
 impl RoundOutcome {
-    fn lost(why: &str, round: &Round) -> RoundOutcome {
+    fn lost(why: &'static str, round: &Round) -> RoundOutcome {
         RoundOutcome {
             failed_parts: round
                 .acks
                 .iter()
-                .map(|a| (a.stream.0, why.to_owned()))
+                .map(|a| (a.stream.0, ShardError::Unavailable(why)))
                 .collect(),
             excluded: HashSet::new(),
         }
     }
 
-    fn error_for(&self, stream: StreamKey) -> Option<String> {
+    fn error_for(&self, stream: StreamKey) -> Option<ShardError> {
         if let Some(e) = self.failed_parts.get(&stream.0) {
             return Some(e.clone());
         }
         self.excluded
             .contains(&stream)
-            .then(|| "an earlier write of this stream failed".to_owned())
+            .then_some(ShardError::Unavailable(
+                "an earlier write of this stream failed; retry",
+            ))
     }
 }
 
@@ -377,7 +379,7 @@ impl AppendPipeline {
             st.window_bytes = 0;
             st.changed.notify_all();
             drop(st);
-            let _ = ack.reply.send(Err(ShardError::Storage(e)));
+            let _ = ack.reply.send(Err(e));
         }
         // First move every stream's durable tail, so each ack reports the tail after its
         // whole round.
@@ -444,6 +446,21 @@ impl AppendPipeline {
     }
 }
 
+/// A round storage call's result under its deadline.
+fn timed<T>(
+    what: &'static str,
+    deadline: Duration,
+    r: Result<Result<T, slatedb::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, ShardError> {
+    match r {
+        Ok(r) => r.map_err(ShardError::from),
+        Err(_) => Err(ShardError::StorageTimeout {
+            what,
+            after: deadline,
+        }),
+    }
+}
+
 /// Runs on the storage runtime: wait for the previous round's writes, leave out appends of
 /// tainted streams, then per partition write, flush and await durability, each call under
 /// `deadline`. A part that fails (or times out) keeps its streams tainted.
@@ -498,36 +515,26 @@ async fn write_round(
             }
         }
     }
-    let timed = |e: Result<Result<(), String>, tokio::time::error::Elapsed>| match e {
-        Ok(r) => r,
-        Err(_) => Err(format!("storage call timed out after {deadline:?}")),
-    };
     let mut pending = Vec::with_capacity(batches.len());
     for (partition, db, batch) in batches {
-        let w = tokio::time::timeout(deadline, async {
-            db.write(batch).await.map_err(|e| e.to_string())
-        })
-        .await;
-        match w {
-            Ok(Ok(handle)) => pending.push((partition, db, handle)),
-            Ok(Err(e)) => drop(outcome.failed_parts.insert(partition, e)),
-            Err(_) => drop(outcome.failed_parts.insert(
-                partition,
-                format!("storage call timed out after {deadline:?}"),
-            )),
+        match timed(
+            "append write",
+            deadline,
+            tokio::time::timeout(deadline, db.write(batch)).await,
+        ) {
+            Ok(handle) => pending.push((partition, db, handle)),
+            Err(e) => drop(outcome.failed_parts.insert(partition, e)),
         }
     }
     let _ = written.send(());
     let durable =
         futures::future::join_all(pending.into_iter().map(|(partition, db, h)| async move {
-            let r = timed(
-                tokio::time::timeout(deadline, async {
-                    db.flush().await.map_err(|e| e.to_string())?;
-                    h.await_durable().await.map_err(|e| e.to_string())
-                })
-                .await,
-            );
-            (partition, r)
+            let r = tokio::time::timeout(deadline, async {
+                db.flush().await?;
+                h.await_durable().await
+            })
+            .await;
+            (partition, timed("append flush", deadline, r))
         }))
         .await;
     for (partition, r) in durable {

@@ -53,6 +53,13 @@ pub enum ShardError {
     /// A feature this server does not have yet (answered 501, never faked).
     #[error("{0} is not supported by this server yet")]
     Unsupported(&'static str),
+    /// A storage call passed its deadline (the object store hangs or keeps failing). Its
+    /// outcome is unknown: a write may still become durable (503, retryable).
+    #[error("storage did not answer within {after:?} ({what}); the outcome is unknown")]
+    StorageTimeout {
+        what: &'static str,
+        after: std::time::Duration,
+    },
     /// SlateDB or the object store failed; nothing was acknowledged.
     #[error("storage error: {0}")]
     Storage(String),

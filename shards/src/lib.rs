@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cluster;
 mod deletion;
 pub mod error;
+pub mod fault_store;
 mod follow_hub;
 pub mod kv;
 pub mod limits;
@@ -93,9 +94,13 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
     for (id, rx) in receivers.into_iter().enumerate() {
         let cpu = cpus[id % cpus.len()];
         let storage_alive = liveness.storage_guard(id);
-        let (storage, storage_thread) =
-            StorageRuntime::start(format!("storage-{id}"), cpu, storage_alive)
-                .map_err(|e| format!("storage thread {id}: {e}"))?;
+        let (storage, storage_thread) = StorageRuntime::start(
+            format!("storage-{id}"),
+            cpu,
+            storage_alive,
+            config.pipeline.storage_deadline,
+        )
+        .map_err(|e| format!("storage thread {id}: {e}"))?;
         running.storage_threads.push(storage_thread);
         let owned: Vec<u32> = (0..layout.partition_count)
             .filter(|&p| shard_for_partition(p, n) == id)

@@ -88,14 +88,13 @@ impl Partition {
     pub(crate) async fn write_durable(&self, batch: WriteBatch) -> Result<(), ShardError> {
         let db = self.db.clone();
         self.storage
-            .run(async move {
+            .call("metadata write", async move {
                 let handle = db.write(batch).await?;
                 db.flush().await?;
                 handle.await_durable().await?;
-                Ok::<_, ShardError>(())
+                Ok(())
             })
             .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost during write"))?
     }
 
     /// After a durable trim: deletes the stream's records below the trim point from storage,
@@ -127,36 +126,42 @@ impl Partition {
         .detach();
     }
 
-    /// Deletes records `[from, to)` of stream `id`, in bounded batches.
+    /// Deletes records `[from, to)` of stream `id`, in bounded batches, each one storage
+    /// call under the deadline (a long deletion is many calls, never one unbounded one).
     async fn delete_records(&self, id: u64, from: u64, to: u64) -> Result<(), ShardError> {
         const KEYS_PER_BATCH: usize = 10_000;
-        let db = self.db.clone();
-        self.storage
-            .run(async move {
-                let mut next = from;
-                while next < to {
+        let mut next = from;
+        while next < to {
+            let db = self.db.clone();
+            let done = self
+                .storage
+                .call("record deletion", async move {
                     let range =
                         kv::record::key(id, next).to_vec()..kv::record::key(id, to).to_vec();
                     let mut iter = db.scan(range).await?;
                     let mut batch = WriteBatch::new();
                     let mut n = 0;
+                    let mut last = next;
                     while n < KEYS_PER_BATCH {
                         let Some(kv) = iter.next().await? else { break };
                         let (_, seq) = kv::record::decode_key(&kv.key)
                             .map_err(|e| ShardError::Storage(e.to_string()))?;
-                        next = seq + 1;
+                        last = seq + 1;
                         batch.delete(kv.key);
                         n += 1;
                     }
-                    if n == 0 {
-                        break;
+                    if n > 0 {
+                        db.write(batch).await?;
                     }
-                    db.write(batch).await?;
-                }
-                Ok::<_, ShardError>(())
-            })
-            .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost while trimming"))?
+                    Ok((n < KEYS_PER_BATCH, last))
+                })
+                .await?;
+            next = done.1;
+            if done.0 {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every record of stream `id`, then its position, durably.
@@ -171,9 +176,10 @@ impl Partition {
     pub async fn close(&self) -> Result<(), ShardError> {
         let db = self.db.clone();
         self.storage
-            .run(async move { db.close().await.map_err(ShardError::from) })
+            .call("close", async move {
+                db.close().await.map_err(ShardError::from)
+            })
             .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost during close"))?
     }
 
     pub(crate) fn db(&self) -> &Arc<Db> {
@@ -242,7 +248,7 @@ impl Partition {
     ) -> Result<(StoredPosition, StoredPosition), ShardError> {
         let db = self.db.clone();
         self.storage
-            .run(async move {
+            .call("stream load", async move {
                 let key = kv::stream_position::key(id);
                 let decode = |v: Option<bytes::Bytes>| -> Result<StoredPosition, ShardError> {
                     match v {
@@ -260,7 +266,6 @@ impl Partition {
                 Ok((sequenced, durable))
             })
             .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost while loading a stream"))?
     }
 
     pub(crate) fn now_nanos(&self) -> u64 {

@@ -178,7 +178,7 @@ impl Partition {
     ) -> Result<Vec<SequencedRecord>, ShardError> {
         let db = self.db().clone();
         self.storage()
-            .run(async move {
+            .call("read", async move {
                 let options = slatedb::config::ScanOptions {
                     durability_filter: slatedb::config::DurabilityLevel::Remote,
                     read_ahead_bytes: SCAN_READ_AHEAD_BYTES,
@@ -208,7 +208,6 @@ impl Partition {
                 Ok(out)
             })
             .await
-            .map_err(|_| ShardError::Unavailable("storage runtime lost during a read"))?
     }
 
     /// The first seq_num whose record has timestamp ≥ `t` (timestamps never decrease), or

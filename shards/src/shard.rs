@@ -169,11 +169,14 @@ impl Shard {
                     .detach();
                 }
                 Envelope::Close(reply) => {
-                    for p in self.partitions.values() {
+                    // All at once: each close is bounded by the storage deadline, so a hung
+                    // store delays shutdown by one deadline, not one per partition.
+                    let closes = self.partitions.values().map(|p| async move {
                         if let Err(e) = p.close().await {
                             tracing::error!(partition = p.id, error = %e, "close failed");
                         }
-                    }
+                    });
+                    futures::future::join_all(closes).await;
                     let _ = reply.send(());
                     return;
                 }

@@ -18,6 +18,8 @@ pub enum StoreKind {
     Local(std::path::PathBuf),
     /// An S3-compatible bucket, configured from the standard `AWS_*` variables.
     Bucket(String),
+    /// A store built by the embedder (tests wrap one in `fault_store`); shared by all shards.
+    Custom(Arc<dyn ObjectStore>),
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,7 @@ fn build_object_store(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> 
 fn build_uncounted(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
     match kind {
         StoreKind::Memory => Ok(Arc::new(InMemory::new())),
+        StoreKind::Custom(store) => Ok(store.clone()),
         StoreKind::Local(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create --local-root {}: {e}", dir.display()))?;
@@ -88,7 +91,16 @@ fn build_uncounted(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
             Ok(Arc::new(fs))
         }
         StoreKind::Bucket(bucket) => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // Each HTTP call gives up within 30 s (object_store's default is 3 min); SlateDB
+            // retries above it, and every caller of SlateDB has its own deadline.
+            let retry = object_store::RetryConfig {
+                max_retries: 4,
+                retry_timeout: Duration::from_secs(30),
+                ..Default::default()
+            };
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             // s2-lite's variable for a custom endpoint; object_store reads AWS_ENDPOINT.
             if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL_S3") {
                 b = b.with_endpoint(ep);

@@ -5,11 +5,16 @@
 //! on one SlateDB thread. A shard crosses once per operation (one group-commit round later),
 //! never per record: a crossing costs ~5 µs CPU each way (NOTES.md).
 
+use crate::error::ShardError;
 use std::future::Future;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct StorageRuntime {
     handle: tokio::runtime::Handle,
+    /// Every storage call's deadline (`--storage-deadline-ms`): SlateDB retries a failing
+    /// object store without end, so without one an outage would hang callers for good.
+    deadline: Duration,
 }
 
 /// Owns the runtime's thread; dropping it (after the shard closed its partitions) ends it.
@@ -28,6 +33,7 @@ impl StorageRuntime {
         name: String,
         cpu: usize,
         alive: crate::liveness::AliveGuard,
+        deadline: Duration,
     ) -> std::io::Result<(StorageRuntime, StorageThread)> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -45,7 +51,7 @@ impl StorageRuntime {
             rt.shutdown_timeout(std::time::Duration::from_secs(5));
         })?;
         Ok((
-            StorageRuntime { handle },
+            StorageRuntime { handle, deadline },
             StorageThread {
                 stop: Some(stop_tx),
                 join: Some(join),
@@ -60,6 +66,30 @@ impl StorageRuntime {
         F::Output: Send + 'static,
     {
         self.handle.spawn(fut).await.map_err(|_| StorageTaskLost)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Runs one storage call under the deadline. Past it the call is dropped and the
+    /// caller told its outcome is unknown (503): a write may still land, as with S2.
+    pub async fn call<T, F>(&self, what: &'static str, fut: F) -> Result<T, ShardError>
+    where
+        F: Future<Output = Result<T, ShardError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = self.deadline;
+        // The timer must be made on the storage runtime (tokio), not on the caller's executor.
+        let timed = async move { tokio::time::timeout(deadline, fut).await };
+        match self.run(timed).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ShardError::StorageTimeout {
+                what,
+                after: deadline,
+            }),
+            Err(StorageTaskLost) => Err(ShardError::Unavailable("storage runtime lost")),
+        }
     }
 }
 
