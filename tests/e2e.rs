@@ -22,3 +22,6 @@ mod malformed;
 
 #[path = "e2e/durability.rs"]
 mod durability;
+
+#[path = "e2e/store_outage.rs"]
+mod store_outage;

@@ -338,6 +338,19 @@ impl Moto {
         }
     }
 
+    /// SIGSTOP: the store black-holes every request (connections are still accepted by
+    /// the kernel, nothing answers): an outage as a hung region looks to a client.
+    pub fn pause(&self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGSTOP) };
+    }
+
+    /// SIGCONT: the store answers again, with everything it held.
+    pub fn resume(&self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+    }
+
     /// The environment a `--bucket` server needs to reach this moto.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
@@ -355,6 +368,7 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        self.resume();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
