@@ -49,6 +49,11 @@ impl Cluster {
         self.inner.liveness.dead()
     }
 
+    /// Partitions whose storage closed under them (fenced, or a SlateDB task panicked).
+    pub fn closed_partitions(&self) -> Vec<(u32, &'static str)> {
+        self.inner.liveness.closed_partitions()
+    }
+
     pub fn shard_count(&self) -> usize {
         self.inner.shards.len()
     }

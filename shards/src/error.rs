@@ -67,6 +67,20 @@ pub enum ShardError {
 
 impl From<slatedb::Error> for ShardError {
     fn from(e: slatedb::Error) -> Self {
-        ShardError::Storage(e.to_string())
+        match e.kind() {
+            slatedb::ErrorKind::Closed(reason) => ShardError::Unavailable(closed_reason(reason)),
+            _ => ShardError::Storage(e.to_string()),
+        }
+    }
+}
+
+/// Why a partition's database stopped serving, as a client and an operator should read it.
+pub fn closed_reason(reason: slatedb::CloseReason) -> &'static str {
+    match reason {
+        slatedb::CloseReason::Fenced => {
+            "partition storage fenced: another writer opened this partition"
+        }
+        slatedb::CloseReason::Panic => "partition storage closed: a background task panicked",
+        _ => "partition storage closed",
     }
 }

@@ -113,6 +113,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
         let alive = liveness.shard_guard(id);
+        let partition_liveness = liveness.clone();
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let _alive = alive;
             let opened = futures::future::join_all(owned.into_iter().map(|p| {
@@ -123,6 +124,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
                     settings.clone(),
                     storage.clone(),
                     clock.clone(),
+                    partition_liveness.clone(),
                 )
             }))
             .await;

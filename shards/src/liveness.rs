@@ -1,13 +1,18 @@
 //! Whether each shard's threads are still running. A shard thread or storage thread that
 //! ended (a panic that escaped task isolation, or a runtime that died) leaves its
-//! partitions unreachable; `/health` must say so rather than answer OK.
+//! partitions unreachable; `/health` must say so rather than answer OK. So does a partition
+//! whose SlateDB closed under it (fenced by another writer, or a background task panicked).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct Liveness {
     /// Per shard: (shard thread, storage thread).
     threads: Vec<(Arc<AtomicBool>, Arc<AtomicBool>)>,
+    /// Partitions whose database closed while serving, and why. Bounded by the partition
+    /// count.
+    closed: Mutex<BTreeMap<u32, &'static str>>,
 }
 
 /// Held by a thread for as long as it runs; dropping it (on return or unwind) marks the
@@ -27,7 +32,22 @@ impl Liveness {
             threads: (0..shards)
                 .map(|_| (Arc::default(), Arc::default()))
                 .collect(),
+            closed: Mutex::default(),
         }
+    }
+
+    /// Records that partition `id`'s database closed for `why` while serving.
+    pub fn partition_closed(&self, id: u32, why: &'static str) {
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, why);
+    }
+
+    /// Partitions whose storage closed under them, with why.
+    pub fn closed_partitions(&self) -> Vec<(u32, &'static str)> {
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        closed.iter().map(|(&id, &why)| (id, why)).collect()
     }
 
     pub fn shard_guard(&self, shard: usize) -> AliveGuard {
@@ -53,6 +73,9 @@ impl Liveness {
             if !storage.load(Ordering::Acquire) {
                 out.push(format!("storage-{i}"));
             }
+        }
+        for (id, why) in self.closed_partitions() {
+            out.push(format!("partition-{id} ({why})"));
         }
         out
     }

@@ -37,6 +37,9 @@ pub struct Partition {
     /// Live state of streams touched since start-up (data plane), by stream id.
     pub(crate) states: RefCell<HashMap<u64, Rc<RefCell<StreamState>>>>,
     load_lock: futures::lock::Mutex<()>,
+    /// Set, with why, if the database closes while serving (fenced by another writer, or a
+    /// background task panicked): every request then answers 503 with that reason.
+    closed: Arc<std::sync::OnceLock<&'static str>>,
 }
 
 /// What `open` read back from storage.
@@ -56,8 +59,11 @@ impl Partition {
         settings: slatedb::Settings,
         storage: StorageRuntime,
         clock: SharedClock,
+        liveness: Arc<crate::liveness::Liveness>,
     ) -> Result<Partition, ShardError> {
         let path = crate::store::partition_path(&base_path, id);
+        let closed = Arc::new(std::sync::OnceLock::new());
+        let watch_closed = closed.clone();
         let (db, loaded) = storage
             .run(async move {
                 let db = Db::builder(path, store)
@@ -65,6 +71,22 @@ impl Partition {
                     .build()
                     .await?;
                 let loaded = load_metadata(&db).await?;
+                let mut status = db.subscribe();
+                tokio::spawn(async move {
+                    let reason = match status.wait_for(|s| s.close_reason.is_some()).await {
+                        Ok(s) => s.close_reason,
+                        Err(_) => None,
+                    };
+                    match reason {
+                        None | Some(slatedb::CloseReason::Clean) => {}
+                        Some(r) => {
+                            let why = crate::error::closed_reason(r);
+                            tracing::error!(partition = id, why, "partition storage closed");
+                            let _ = watch_closed.set(why);
+                            liveness.partition_closed(id, why);
+                        }
+                    }
+                });
                 Ok::<_, ShardError>((Arc::new(db), loaded))
             })
             .await
@@ -81,7 +103,13 @@ impl Partition {
             next_stream_id: Cell::new(loaded.max_stream_id.map_or(0, |m| m + 1)),
             states: RefCell::new(HashMap::new()),
             load_lock: futures::lock::Mutex::new(()),
+            closed,
         })
+    }
+
+    /// Why the partition's storage stopped serving, if it did.
+    pub(crate) fn closed(&self) -> Option<&'static str> {
+        self.closed.get().copied()
     }
 
     /// Writes `batch` and returns once it is durable in the object store.

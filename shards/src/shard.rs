@@ -191,6 +191,10 @@ impl Shard {
             op.fail(ShardError::Unavailable("request reached the wrong shard"));
             return;
         };
+        if let Some(why) = p.closed() {
+            op.fail(ShardError::Unavailable(why));
+            return;
+        }
         let cluster = self.cluster.clone();
         // A panic in one request drops its reply (the caller gets 503), not the shard.
         spawn_isolated("request", handle(p, cluster, self.pipeline.clone(), op));

@@ -318,3 +318,53 @@ fn shutdown_ends_in_bounded_time_while_the_store_hangs() {
         "an append to a hung store was acknowledged"
     );
 }
+
+#[test]
+fn a_partition_fenced_by_another_writer_answers_503_and_says_so() {
+    let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let running = start(inner.clone());
+    let cluster = running.cluster();
+    let streams = streams_on_every_partition();
+    setup(&cluster, &streams);
+    for (s, _) in &streams {
+        append(&cluster, s, "before").unwrap();
+    }
+    // Another node opens partition `p` of the same bucket: SlateDB fences this one.
+    let (fenced_stream, p) = streams[1].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let intruder = rt
+        .block_on(
+            slatedb::Db::builder(strand_shards::store::partition_path(BASE, p), inner).build(),
+        )
+        .expect("second writer opens");
+
+    let first = append(&cluster, &fenced_stream, "after");
+    assert!(first.is_err(), "a fenced partition acknowledged an append");
+    let t = Instant::now();
+    while !cluster
+        .dead_threads()
+        .iter()
+        .any(|d| d.starts_with(&format!("partition-{p} ")))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "fencing never reported"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(cluster.closed_partitions().len(), 1);
+    match append(&cluster, &fenced_stream, "again") {
+        Err(ShardError::Unavailable(why)) => assert!(why.contains("fenced"), "{why}"),
+        other => panic!("fenced partition answered {other:?}"),
+    }
+    for (s, q) in &streams {
+        if *q != p {
+            append(&cluster, s, "others-go-on").unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+    running.shutdown();
+    rt.block_on(intruder.close()).unwrap();
+}

@@ -27,9 +27,13 @@ pub fn render(cluster: &shards::Cluster) -> Response {
          strand_task_panics_total {}\n\
          # HELP strand_threads_dead Shard and storage threads that are not running.\n\
          # TYPE strand_threads_dead gauge\n\
-         strand_threads_dead {}\n",
+         strand_threads_dead {}\n\
+         # HELP strand_partitions_closed Partitions whose storage closed under them (fenced or failed).\n\
+         # TYPE strand_partitions_closed gauge\n\
+         strand_partitions_closed {}\n",
         shards::runtime::task_panics(),
-        cluster.dead_threads().len()
+        cluster.dead_threads().len() - cluster.closed_partitions().len(),
+        cluster.closed_partitions().len()
     );
     Response::with_body(
         StatusCode::OK,
