@@ -50,6 +50,15 @@ impl Partition {
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
         let (start, end, records, position, trim_point, id, ttl, epoch) = {
+            // Re-checked at sequencing (no await until `inflight` counts this append): a
+            // stream marked deleted meanwhile takes no more records, so its cleanup, which
+            // waits for `inflight` to reach 0, is the last writer of its keys.
+            if self.get_stream(basin, stream)?.meta.id != meta.id {
+                return Err(ShardError::StreamNotFound {
+                    basin: basin.clone(),
+                    stream: stream.clone(),
+                });
+            }
             let mut st = state.borrow_mut();
             let timestamps =
                 assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;

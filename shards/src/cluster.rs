@@ -161,15 +161,20 @@ impl Cluster {
     }
 
     /// The basin as a stream create/ensure/reconfigure needs it: existing, not being deleted.
-    async fn basin_view_for_write(&self, basin: &BasinName) -> Result<BasinView, ShardError> {
+    /// The basin's defaults for a stream write, and its incarnation (creation time).
+    async fn basin_view_for_write(
+        &self,
+        basin: &BasinName,
+    ) -> Result<(BasinView, u64), ShardError> {
         let entry = self.get_basin(basin.clone()).await?;
         if entry.meta.deleted_at_nanos.is_some() {
             return Err(ShardError::BasinDeletionPending(basin.clone()));
         }
-        Ok(BasinView {
+        let view = BasinView {
             default_stream_config: entry.meta.config.default_stream_config,
             stream_cipher: entry.meta.config.stream_cipher,
-        })
+        };
+        Ok((view, entry.meta.created_at_nanos))
     }
 
     // ---- streams ----
@@ -205,16 +210,51 @@ impl Cluster {
         config: StreamConfig,
         request_token: Option<String>,
     ) -> Result<(StreamEntry, Provision), ShardError> {
-        let view = self.basin_view_for_write(&basin).await?;
+        let (view, incarnation) = self.basin_view_for_write(&basin).await?;
         let p = self.stream_partition(&basin, &stream);
         let c = Box::new(CreateStream {
-            basin,
-            stream,
+            basin: basin.clone(),
+            stream: stream.clone(),
             config,
             view,
             request_token,
         });
-        self.call(p, |r| Op::CreateStream(c, r)).await
+        let created = self.call(p, |r| Op::CreateStream(c, r)).await?;
+        self.fence_against_basin_removal(&basin, &stream, incarnation, created)
+            .await
+    }
+
+    /// A stream created in a basin whose deletion began meanwhile could outlive it (the
+    /// cleanup may have listed the basin's streams before the stream was written). Looking
+    /// at the basin again *after* the durable create settles it: if the basin is still the
+    /// same and not being deleted, any later deletion's listing sees the stream; otherwise
+    /// the stream is deleted again and the caller told why.
+    async fn fence_against_basin_removal<T>(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        incarnation: u64,
+        created: (T, Provision),
+    ) -> Result<(T, Provision), ShardError> {
+        if created.1 != Provision::Created {
+            return Ok(created);
+        }
+        let refusal = match self.get_basin(basin.clone()).await {
+            Ok(e)
+                if e.meta.deleted_at_nanos.is_none() && e.meta.created_at_nanos == incarnation =>
+            {
+                return Ok(created)
+            }
+            Ok(e) if e.meta.deleted_at_nanos.is_some() => {
+                ShardError::BasinDeletionPending(basin.clone())
+            }
+            Ok(_) | Err(ShardError::BasinNotFound(_)) => ShardError::BasinNotFound(basin.clone()),
+            Err(e) => return Err(e),
+        };
+        match self.delete_stream(basin.clone(), stream.clone()).await {
+            Ok(()) | Err(ShardError::StreamNotFound { .. }) => Err(refusal),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn ensure_stream(
@@ -223,9 +263,13 @@ impl Cluster {
         stream: StreamName,
         config: StreamConfig,
     ) -> Result<(StreamEntry, Provision), ShardError> {
-        let view = self.basin_view_for_write(&basin).await?;
+        let (view, incarnation) = self.basin_view_for_write(&basin).await?;
         let p = self.stream_partition(&basin, &stream);
-        self.call(p, |r| Op::EnsureStream(basin, stream, config, view, r))
+        let (b, s) = (basin.clone(), stream.clone());
+        let ensured = self
+            .call(p, |r| Op::EnsureStream(b, s, config, view, r))
+            .await?;
+        self.fence_against_basin_removal(&basin, &stream, incarnation, ensured)
             .await
     }
 
@@ -245,7 +289,7 @@ impl Cluster {
         stream: StreamName,
         patch: StreamReconfiguration,
     ) -> Result<StreamEntry, ShardError> {
-        let view = self.basin_view_for_write(&basin).await?;
+        let (view, _) = self.basin_view_for_write(&basin).await?;
         let p = self.stream_partition(&basin, &stream);
         self.call(p, |r| Op::ReconfigureStream(basin, stream, patch, view, r))
             .await

@@ -37,9 +37,12 @@ const POLL_RECORDS: usize = 1000;
 const POLL_BYTES: usize = 256 << 10;
 const _: () = assert!(HUBS_MAX * POLL_BYTES <= SHARD_RING_BYTES_MAX);
 
-type Key = (BasinName, StreamName);
+/// A hub follows one incarnation of a stream: a re-created stream of the same name gets
+/// its own hub, and never the old one's records.
+type Key = (BasinName, StreamName, u64);
 
 struct Hub {
+    stream_id: u64,
     ring: RefCell<VecDeque<SequencedRecord>>,
     ring_bytes: Cell<usize>,
     /// The next seq num the hub will ask the owner for (one past the ring's end).
@@ -105,6 +108,7 @@ impl Hub {
             tail: Some(tail),
             next_seq,
             durable_tail: tail,
+            stream_id: self.stream_id,
         })
     }
 
@@ -166,6 +170,7 @@ async fn pump(cluster: Cluster, key: Key, hub: Rc<Hub>) {
             may_follow: Some(true),
         };
         match cluster.read(key.0.clone(), key.1.clone(), req).await {
+            Ok(out) if out.stream_id != key.2 => break,
             Ok(out) => {
                 let moved = !out.records.is_empty();
                 hub.absorb(out);
@@ -200,6 +205,7 @@ fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Opt
             return None;
         }
         let hub = Rc::new(Hub {
+            stream_id: key.2,
             ring: RefCell::new(VecDeque::new()),
             ring_bytes: Cell::new(0),
             next: Cell::new(from),
@@ -223,6 +229,8 @@ pub struct FollowRead {
     pub count: usize,
     pub bytes: usize,
     pub wait: Duration,
+    /// The incarnation the follower has been reading (`ReadOutput::stream_id`).
+    pub stream_id: u64,
 }
 
 /// Records from this shard's hub for the stream, waiting up to `wait` for them; or, when
@@ -239,8 +247,9 @@ pub(crate) async fn follow(
         count,
         bytes,
         wait,
+        stream_id,
     } = f;
-    let key = (basin, stream);
+    let key = (basin, stream, stream_id);
     let deadline = Instant::now() + wait;
     if let Some(hub) = hub_for(cluster, &key, from, tail) {
         loop {
@@ -261,6 +270,7 @@ pub(crate) async fn follow(
                             tail: Some(tail),
                             next_seq: from,
                             durable_tail: tail,
+                            stream_id,
                         });
                     }
                     let _ = timeout(left, hub.changed.listen()).await;
@@ -268,7 +278,7 @@ pub(crate) async fn follow(
             }
         }
     }
-    let (basin, stream) = key;
+    let (basin, stream, _) = key;
     let req = ReadRequest {
         start: ReadStart::SeqNum(from),
         clamp: false,
@@ -297,6 +307,7 @@ mod tests {
 
     fn hub(next: u64) -> Hub {
         Hub {
+            stream_id: 7,
             ring: RefCell::new(VecDeque::new()),
             ring_bytes: Cell::new(0),
             next: Cell::new(next),
@@ -321,6 +332,7 @@ mod tests {
             tail: Some(tail),
             next_seq: seqs.end,
             durable_tail: tail,
+            stream_id: 7,
         }
     }
 

@@ -47,7 +47,7 @@ struct Loaded {
     basins: BTreeMap<BasinName, BasinMeta>,
     streams: StreamTable,
     stream_count: usize,
-    max_stream_id: Option<u64>,
+    next_stream_id: u64,
 }
 
 impl Partition {
@@ -100,7 +100,7 @@ impl Partition {
             basins: RefCell::new(loaded.basins),
             streams: RefCell::new(loaded.streams),
             stream_count: Cell::new(loaded.stream_count),
-            next_stream_id: Cell::new(loaded.max_stream_id.map_or(0, |m| m + 1)),
+            next_stream_id: Cell::new(loaded.next_stream_id),
             states: RefCell::new(HashMap::new()),
             load_lock: futures::lock::Mutex::new(()),
             closed,
@@ -327,10 +327,15 @@ async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
         streams.entry(basin).or_default().insert(stream, meta);
         stream_count += 1;
     }
+    // The counter is authoritative; the highest id seen covers data written before it.
+    let counter = match db.get(kv::stream_id_counter::key()).await? {
+        Some(v) => kv::stream_id_counter::decode_value(&v).map_err(corrupt)?,
+        None => 0,
+    };
     Ok(Loaded {
         basins,
         streams,
         stream_count,
-        max_stream_id,
+        next_stream_id: counter.max(max_stream_id.map_or(0, |m| m + 1)),
     })
 }

@@ -42,6 +42,9 @@ pub struct ReadOutput {
     pub next_seq: u64,
     /// The durable tail when the read finished.
     pub durable_tail: StreamPosition,
+    /// Which incarnation of the stream answered (its partition-local id, never reused): a
+    /// follower that sees it change knows the stream was deleted and re-created.
+    pub stream_id: u64,
 }
 
 /// Where a collection stops.
@@ -83,7 +86,10 @@ impl Partition {
         let meta = self.get_stream(basin, stream)?.meta;
         crate::append::refuse_encrypted(&meta)?;
         if req.count == Some(0) || req.bytes == Some(0) {
-            return Ok(ReadOutput::default());
+            return Ok(ReadOutput {
+                stream_id: meta.id,
+                ..ReadOutput::default()
+            });
         }
         let state = self.stream_state(meta.id).await?;
         let (tail, trim) = {
@@ -112,7 +118,7 @@ impl Partition {
         };
         if start < tail.seq_num {
             let records = self.collect(&state, start, tail.seq_num, limits).await?;
-            return Ok(output(records, None, start, tail));
+            return Ok(output(meta.id, records, None, start, tail));
         }
         let wait = req.wait.unwrap_or_default();
         let may_follow = req.may_follow.unwrap_or(
@@ -132,11 +138,11 @@ impl Partition {
                 let records = self
                     .collect(&state, start, now_tail.seq_num, limits)
                     .await?;
-                return Ok(output(records, Some(now_tail), start, now_tail));
+                return Ok(output(meta.id, records, Some(now_tail), start, now_tail));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || timeout(left, changed).await.is_none() {
-                return Ok(output(Vec::new(), None, start, now_tail));
+                return Ok(output(meta.id, Vec::new(), None, start, now_tail));
             }
         }
     }
@@ -256,6 +262,7 @@ impl Partition {
 }
 
 fn output(
+    stream_id: u64,
     records: Vec<SequencedRecord>,
     tail: Option<StreamPosition>,
     start: u64,
@@ -267,6 +274,7 @@ fn output(
         tail,
         next_seq,
         durable_tail,
+        stream_id,
     }
 }
 

@@ -179,15 +179,34 @@ impl Partition {
         basin: BasinName,
         stream: StreamName,
     ) -> Result<(), ShardError> {
-        let _guard = self.meta_lock.lock().await;
         let id = match self.stream_meta(&basin, &stream) {
             Some(m) if m.deleted_at_nanos.is_some() => m.id,
             _ => return Ok(()),
         };
-        // Records and position first: if we crash here, the mark is still there and the
-        // cleanup runs again on start-up.
+        // The mark stops new appends at sequencing (see `append`); wait for those already
+        // sequenced, so none can write a record or the position after the scan below.
+        let state = self.states.borrow().get(&id).cloned();
+        if let Some(state) = state {
+            loop {
+                let changed = {
+                    let st = state.borrow();
+                    if st.inflight == 0 {
+                        break;
+                    }
+                    st.changed.listen()
+                };
+                let _ = changed.await;
+            }
+        }
+        // Records and position first, without `meta_lock` (a bulk delete must not stall
+        // the partition's control plane; the mark keeps everyone else off this stream). If
+        // we crash here, the mark is still there and the cleanup runs again on start-up.
         self.delete_stream_data(id).await?;
         self.states.borrow_mut().remove(&id);
+        let _guard = self.meta_lock.lock().await;
+        if self.stream_meta(&basin, &stream).map(|m| m.id) != Some(id) {
+            return Ok(());
+        }
         let mut batch = WriteBatch::new();
         batch.delete(kv::stream_meta::key(&basin, &stream));
         self.write_durable(batch).await?;
@@ -253,6 +272,14 @@ impl Partition {
             kv::stream_meta::key(basin, stream),
             kv::stream_meta::encode_value(&meta),
         );
+        if is_new {
+            // Durable with the stream: its id is never handed out again.
+            let next = self.next_stream_id.get().max(meta.id + 1);
+            batch.put(
+                kv::stream_id_counter::key(),
+                kv::stream_id_counter::encode_value(next),
+            );
+        }
         self.write_durable(batch).await?;
         let previous = self
             .streams

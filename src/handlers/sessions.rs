@@ -367,6 +367,9 @@ async fn read_loop(
     // `wait=N`: end N seconds after the last batch; `wait=0`: end at the tail.
     let session_wait = params.wait;
     let mut out = first;
+    // The incarnation this session reads: a stream deleted and re-created under the same
+    // name is another stream, and the session ends as for a deleted one.
+    let stream_id = out.stream_id;
     let mut following = false;
     let mut last_activity = Instant::now();
     loop {
@@ -417,6 +420,7 @@ async fn read_loop(
                 count,
                 bytes,
                 wait,
+                stream_id,
             };
             cluster.follow(basin, stream, read).await
         } else {
@@ -434,6 +438,14 @@ async fn read_loop(
                 .await
         }
         .map_err(|e| Stop::Failed(from_shard(e)))?;
+        if out.stream_id != stream_id {
+            return Err(Stop::Failed(from_shard(
+                shards::ShardError::StreamNotFound {
+                    basin: target.basin.clone(),
+                    stream: target.stream.clone(),
+                },
+            )));
+        }
         if following && out.records.is_empty() && out.next_seq == next {
             // A quiet interval: heartbeat.
             emit(output, encoder, ReadEvent::Heartbeat(out.durable_tail)).await?;

@@ -8,13 +8,16 @@
 //! | 0x02    | `02 basin 00 stream`                    | v1 JSON [`StreamMeta`]     | stream's partition|
 //! | 0x03    | `03 id_be8`                             | binary [`stream_position`] | append pipeline  |
 //! | 0x04    | `04 id_be8 seq_be8`                     | binary [`record`]          | append pipeline  |
+//! | 0x05    | `05`                                    | binary [`stream_id_counter`] | stream creation |
 //!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
-//! so record keys stay short and a re-created stream never sees an old one's records.
+//! so record keys stay short; ids come from a durable counter and are never reused, so a
+//! re-created stream never sees an old one's records.
 
 pub mod basin_meta;
 pub mod record;
+pub mod stream_id_counter;
 pub mod stream_meta;
 pub mod stream_position;
 
@@ -27,6 +30,7 @@ pub mod ordinal {
     pub const STREAM_META: u8 = 0x02;
     pub const STREAM_POSITION: u8 = 0x03;
     pub const RECORD: u8 = 0x04;
+    pub const STREAM_ID_COUNTER: u8 = 0x05;
 }
 
 /// Version byte in front of every JSON metadata value.
