@@ -65,11 +65,27 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     pub standard_flush_delay_ms: u64,
 
-    /// Deadline in milliseconds for each storage call of an append round (write, flush,
-    /// durability). Past it the appends fail with 503 (outcome unknown, as any failed write)
+    /// Deadline in milliseconds for each storage call (an append round's write, flush and
+    /// durability; reads, metadata writes, close). Past it the appends fail with 503 (outcome unknown, as any failed write)
     /// and later rounds go on; an object-store outage cannot hang appends.
     #[arg(long, default_value_t = 20_000)]
     pub storage_deadline_ms: u64,
+
+    /// Milliseconds an idle connection is kept (HTTP/1.1 between requests, HTTP/2 with no
+    /// open stream).
+    #[arg(long, default_value_t = 300_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Milliseconds within which a request head must arrive whole (from its first byte),
+    /// a read may stall, and an HTTP/2 handshake must finish; a body gets twice this.
+    /// Slow-loris clients are cut off by it.
+    #[arg(long, default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Milliseconds a response or session write may make no progress (the client stopped
+    /// reading) before the connection or session ends.
+    #[arg(long, default_value_t = 30_000)]
+    pub write_timeout_ms: u64,
 
     /// With --bucket: minimum milliseconds between a shard's flush rounds. Each round is one
     /// PUT per busy partition, so this caps PUTs at 1000/N per second per busy partition
@@ -102,6 +118,17 @@ impl Args {
         }
         if self.append_inflight_bytes < 1024 * 1024 {
             return Err("--append-inflight-bytes must be at least 1 MiB (one full batch)".into());
+        }
+        for (flag, ms) in [
+            ("--storage-deadline-ms", self.storage_deadline_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
+            ("--request-timeout-ms", self.request_timeout_ms),
+            ("--write-timeout-ms", self.write_timeout_ms),
+        ] {
+            // Zero would fail every call at once; a day is past any sane deadline.
+            if ms == 0 || ms > 86_400_000 {
+                return Err(format!("{flag} must be between 1 and 86400000"));
+            }
         }
         if let Some(b) = &self.bucket {
             if b.is_empty() {

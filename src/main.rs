@@ -77,6 +77,11 @@ fn run(args: config::Args) -> Result<(), String> {
         router: router::RouterConfig {
             cors: !args.no_cors,
         },
+        timeouts: acceptor::limits::Timeouts {
+            idle: std::time::Duration::from_millis(args.idle_timeout_ms),
+            request: std::time::Duration::from_millis(args.request_timeout_ms),
+            write: std::time::Duration::from_millis(args.write_timeout_ms),
+        },
     };
     running.start_serving(|_| acceptor::serve_fn(cfg, bound_tx.clone()));
     for _ in 0..shard_count {

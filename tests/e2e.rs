@@ -25,3 +25,6 @@ mod durability;
 
 #[path = "e2e/store_outage.rs"]
 mod store_outage;
+
+#[path = "e2e/hostile.rs"]
+mod hostile;

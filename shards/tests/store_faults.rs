@@ -51,7 +51,7 @@ fn a_hung_store_fails_appends_in_time_and_the_shards_recover_by_themselves() {
     let mut worst = Duration::ZERO;
     for (s, _) in &streams {
         let body = format!("{s}-after");
-        let (seq, took) = append_until_ok(&cluster, s, &body, Duration::from_secs(15));
+        let (seq, body, took) = append_until_ok(&cluster, s, &body, Duration::from_secs(15));
         worst = worst.max(took);
         acked.get_mut(s).unwrap().insert(seq, body);
     }
@@ -113,12 +113,13 @@ fn a_failing_partition_fails_only_its_own_appends() {
     assert!(switch.faulted_calls() > 0);
 
     switch.heal();
-    let (seq, took) = append_until_ok(&cluster, &bad_stream, "healed", Duration::from_secs(15));
+    let (seq, body, took) =
+        append_until_ok(&cluster, &bad_stream, "healed", Duration::from_secs(15));
     eprintln!("failing partition recovered in {took:?}");
     acked
         .entry(bad_stream.clone())
         .or_default()
-        .insert(seq, "healed".into());
+        .insert(seq, body);
     for (s, _) in &streams {
         assert_acked_present(&cluster, s, &acked[s]);
     }

@@ -2,7 +2,6 @@
 //! 100-continue`, bounded heads and bodies. A malformed request gets a bare 400 (431 for an
 //! oversized head) and the connection closes; the server keeps serving others.
 
-use super::limits::{IDLE_TIMEOUT, STALL_TIMEOUT};
 use super::Conn;
 use crate::http::{Request, Response};
 use crate::router::Session;
@@ -15,6 +14,7 @@ use protocol::http1::{parse_head, Head, HeadError};
 use protocol::http1_body::{framing, BodyError, ChunkedDecoder, Framing};
 use protocol::limits::REQUEST_BODY_BYTES_MAX;
 use shards::runtime::timeout;
+use std::time::Instant;
 
 /// Why a connection stops.
 enum Stop {
@@ -31,19 +31,41 @@ fn respond(r: Response) -> Stop {
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, mut buf: Vec<u8>, conn: Conn) {
     loop {
         let outcome = one_request(&mut io, &mut buf, &conn).await;
-        let (resp, keep_alive, head_only) = match outcome {
-            Ok(Some(x)) => x,
+        let (resp, keep_alive, head_only, refused) = match outcome {
+            Ok(Some((r, k, h))) => (r, k, h, false),
             Ok(None) | Err(Stop::Quiet) => return,
-            Err(Stop::Respond(r)) => (*r, false, false),
+            Err(Stop::Respond(r)) => (*r, false, false, true),
         };
         let keep_alive = keep_alive && !conn.is_draining();
-        if write_response(&mut io, resp, keep_alive, head_only)
-            .await
-            .is_err()
-            || !keep_alive
-        {
+        // A client that stops reading its response must not hold the connection.
+        let written = timeout(
+            conn.timeouts.write,
+            write_response(&mut io, resp, keep_alive, head_only),
+        )
+        .await;
+        if !matches!(written, Some(Ok(()))) || !keep_alive {
             let _ = io.close().await;
+            if refused && matches!(written, Some(Ok(()))) {
+                linger(&mut io, conn.timeouts.write).await;
+            }
             return;
+        }
+    }
+}
+
+/// After refusing a request whose body was not read: the write side is shut, so the client
+/// has our answer; reading (and dropping) what it still sends, briefly, keeps the kernel
+/// from answering that with a reset that would destroy the answer before it is read.
+async fn linger<S: AsyncRead + Unpin>(io: &mut S, limit: std::time::Duration) {
+    const LINGER_BYTES_MAX: usize = 1 << 20;
+    let deadline = Instant::now() + limit.min(std::time::Duration::from_secs(2));
+    let mut sink = vec![0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES_MAX {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, io.read(&mut sink)).await {
+            Some(Ok(n)) if n > 0 => drained += n,
+            _ => return,
         }
     }
 }
@@ -57,7 +79,7 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(head) = read_head(io, buf, conn).await? else {
         return Ok(None);
     };
-    let body = read_body(io, buf, &head).await?;
+    let body = read_body(io, buf, &head, conn).await?;
     let head_only = head.method == Method::HEAD;
     let keep_alive = head.keep_alive;
     let req = Request {
@@ -71,6 +93,10 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
         None => {}
         Some(Err(resp)) => return Ok(Some((resp, keep_alive, head_only))),
         Some(Ok(Session::Sse(read, mut encoder))) => {
+            // An SSE session holds its connection as long as an S2S one: it counts the same.
+            let Some(_slot) = conn.session_slot() else {
+                return Ok(Some((Conn::no_session_slot(), false, head_only)));
+            };
             stream_sse(io, conn, &req, read, &mut encoder).await;
             // The body ended with the session; this connection is done.
             return Err(Stop::Quiet);
@@ -117,7 +143,9 @@ async fn stream_sse<S: AsyncWrite + Unpin>(
             let mut chunk = format!("{:x}\r\n", event.len()).into_bytes();
             chunk.extend_from_slice(&event);
             chunk.extend_from_slice(b"\r\n");
-            if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
+            let write = async { io.write_all(&chunk).await.and(io.flush().await) };
+            // A reader that stopped reading ends its session.
+            if !matches!(timeout(conn.timeouts.write, write).await, Some(Ok(()))) {
                 return;
             }
         }
@@ -133,8 +161,11 @@ async fn read_head<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     conn: &Conn,
 ) -> Result<Option<Head>, Stop> {
+    // Set by the head's first byte: the whole head must be in by then.
+    let mut deadline: Option<Instant> = None;
     loop {
         if !buf.is_empty() {
+            deadline.get_or_insert_with(|| Instant::now() + conn.timeouts.request);
             match parse_head(buf) {
                 Ok(Some((head, n))) => {
                     buf.drain(..n);
@@ -153,14 +184,22 @@ async fn read_head<S: AsyncRead + Unpin>(
         }
         // Between requests wait long (or until draining); mid-head, a stall is an error.
         let n = if buf.is_empty() {
+            // An idle connection keeps no buffer of its last request.
+            *buf = Vec::new();
             let draining = conn.draining();
-            let read = read_more(io, buf, IDLE_TIMEOUT);
+            let read = read_more(io, buf, conn.timeouts.idle);
             match futures::future::select(std::pin::pin!(read), draining).await {
                 futures::future::Either::Left((n, _)) => n?,
                 futures::future::Either::Right(_) => return Ok(None),
             }
         } else {
-            read_more(io, buf, STALL_TIMEOUT).await?
+            let left = deadline
+                .expect("set above")
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Stop::Quiet);
+            }
+            read_more(io, buf, left).await?
         };
         if n == 0 {
             return if buf.is_empty() {
@@ -177,13 +216,44 @@ async fn read_more<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     limit: std::time::Duration,
 ) -> Result<usize, Stop> {
-    let mut chunk = [0u8; 16 * 1024];
-    match timeout(limit, io.read(&mut chunk)).await {
-        Some(Ok(n)) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        }
+    // Read straight into `buf`'s spare room: no buffer in the (long-lived) future.
+    const READ_BYTES: usize = 16 * 1024;
+    let len = buf.len();
+    buf.resize(len + READ_BYTES, 0);
+    let read = timeout(limit, io.read(&mut buf[len..])).await;
+    let n = match read {
+        Some(Ok(n)) => n,
+        Some(Err(_)) | None => 0,
+    };
+    buf.truncate(len + n);
+    match read {
+        Some(Ok(n)) => Ok(n),
         Some(Err(_)) | None => Err(Stop::Quiet),
+    }
+}
+
+/// Reads more of a body: a stall ends the connection quietly; a body still incomplete at
+/// `deadline` is answered 408 `request_timeout`.
+async fn read_more_until<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+    stall: std::time::Duration,
+) -> Result<usize, Stop> {
+    let late = || {
+        let e = ApiError::new(
+            ErrorCode::RequestTimeout,
+            "request body not received in time",
+        );
+        Err(respond(Response::error(&e)))
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return late();
+    }
+    match read_more(io, buf, left.min(stall)).await {
+        Err(Stop::Quiet) if left < stall && Instant::now() >= deadline => late(),
+        other => other,
     }
 }
 
@@ -195,6 +265,7 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     head: &Head,
+    conn: &Conn,
 ) -> Result<Bytes, Stop> {
     let h = &head.headers;
     let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
@@ -214,11 +285,12 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
             .await
             .map_err(|_| Stop::Quiet)?;
     }
+    let (deadline, stall) = (Instant::now() + conn.timeouts.body(), conn.timeouts.request);
     let Some(n) = length else {
-        return read_chunked(io, buf, h).await;
+        return read_chunked(io, buf, h, deadline, stall).await;
     };
     while buf.len() < n {
-        if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+        if read_more_until(io, buf, deadline, stall).await? == 0 {
             return Err(Stop::Quiet);
         }
     }
@@ -229,6 +301,8 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     h: &HeaderMap,
+    deadline: Instant,
+    stall: std::time::Duration,
 ) -> Result<Bytes, Stop> {
     let mut decoder = ChunkedDecoder::new(REQUEST_BODY_BYTES_MAX);
     loop {
@@ -238,7 +312,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(
             Err(BodyError::TooLarge) => return Err(too_large(h)),
             Err(BodyError::Bad) => return Err(respond(Response::empty(StatusCode::BAD_REQUEST))),
         }
-        if read_more(io, buf, STALL_TIMEOUT).await? == 0 {
+        if read_more_until(io, buf, deadline, stall).await? == 0 {
             return Err(Stop::Quiet);
         }
     }

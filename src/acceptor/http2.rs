@@ -32,10 +32,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
         .initial_window_size(H2_STREAM_WINDOW_BYTES)
         .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES)
         .handshake::<_, Bytes>(super::coalesce::Coalesce::new(io).compat());
-    let mut h2 = match handshake.await {
-        Ok(c) => c,
-        Err(e) => {
+    let mut h2 = match timeout(conn.timeouts.request, handshake).await {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
             tracing::debug!(error = %e, "h2 handshake failed");
+            return;
+        }
+        None => {
+            tracing::debug!("h2 handshake timed out");
             return;
         }
     };
@@ -56,9 +60,17 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(io: S, conn: Con
                 }
             }
             None => {
-                let raced = match select(std::pin::pin!(h2.accept()), conn.draining()).await {
-                    Either::Left((next, _)) => Some(next),
-                    Either::Right(_) => None,
+                // Wakes at least every idle timeout: a connection with no open stream
+                // for that long is closed (GOAWAY), as an idle HTTP/1.1 one is.
+                let raced = {
+                    let next = std::pin::pin!(h2.accept());
+                    let accept = select(next, conn.draining());
+                    match timeout(conn.timeouts.idle, accept).await {
+                        Some(Either::Left((next, _))) => Some(next),
+                        Some(Either::Right(_)) => None,
+                        None if active.get() == 0 => None,
+                        None => continue,
+                    }
                 };
                 match raced {
                     Some(next) => next,
@@ -106,11 +118,7 @@ async fn handle_stream(
     match conn.session(&head).await {
         Some(Ok(session)) => {
             let Some(slot) = conn.session_slot() else {
-                let e = protocol::error::ApiError::new(
-                    protocol::error::ErrorCode::Unavailable,
-                    "too many sessions on this server; retry later",
-                );
-                return send(&mut respond, Response::error(&e));
+                return send(&mut respond, Conn::no_session_slot());
             };
             run_session(session, &head, body, respond, conn).await;
             drop(slot);
@@ -119,7 +127,7 @@ async fn handle_stream(
         Some(Err(resp)) => return send(&mut respond, resp),
         None => {}
     }
-    let resp = match read_body(body, &head.headers).await {
+    let resp = match read_body(body, &head.headers, conn.timeouts).await {
         Ok(body) => {
             let head_only = head.method == http::Method::HEAD;
             let resp = conn.route(Request { body, ..head }).await;
@@ -165,7 +173,7 @@ async fn run_session(
         return;
     };
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(SESSION_CHANNEL_FRAMES);
-    let writer = spawn_local(pump_out(out_rx, send_stream));
+    let writer = spawn_local(pump_out(out_rx, send_stream, conn.timeouts.write));
     let cluster = conn.cluster().clone();
     match session {
         Session::Append(target) => {
@@ -211,13 +219,23 @@ async fn pump_in(mut body: RecvStream, mut tx: mpsc::Sender<Bytes>) {
 }
 
 /// Session → response body, sending only as the peer's window allows.
-async fn pump_out(mut rx: mpsc::Receiver<Bytes>, mut stream: h2::SendStream<Bytes>) {
+async fn pump_out(
+    mut rx: mpsc::Receiver<Bytes>,
+    mut stream: h2::SendStream<Bytes>,
+    stall: Duration,
+) {
     while let Some(mut data) = rx.next().await {
         while !data.is_empty() {
             stream.reserve_capacity(data.len());
-            let cap = match futures::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) if n > 0 => n,
-                Some(Ok(_)) => continue,
+            let capacity = futures::future::poll_fn(|cx| stream.poll_capacity(cx));
+            // A peer that opens no window for this long has stopped reading: end it.
+            let cap = match timeout(stall, capacity).await {
+                Some(Some(Ok(n))) if n > 0 => n,
+                Some(Some(Ok(_))) => continue,
+                None => {
+                    stream.send_reset(h2::Reason::CANCEL);
+                    return;
+                }
                 _ => return,
             };
             let chunk = data.split_to(cap.min(data.len()));
@@ -234,9 +252,24 @@ async fn pump_out(mut rx: mpsc::Receiver<Bytes>, mut stream: h2::SendStream<Byte
 async fn read_body(
     mut body: RecvStream,
     headers: &http::HeaderMap,
+    timeouts: super::limits::Timeouts,
 ) -> Result<Bytes, Option<Response>> {
     let mut out = BytesMut::new();
-    while let Some(chunk) = body.data().await {
+    let deadline = Instant::now() + timeouts.body();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = match timeout(left.min(timeouts.request), body.data()).await {
+            Some(Some(chunk)) => chunk,
+            Some(None) => break,
+            // Stalled or too slow: the same answer as HTTP/1.1's.
+            None => {
+                let e = protocol::error::ApiError::new(
+                    protocol::error::ErrorCode::RequestTimeout,
+                    "request body not received in time",
+                );
+                return Err(Some(Response::error(&e)));
+            }
+        };
         let chunk = chunk.map_err(|_| None)?;
         let _ = body.flow_control().release_capacity(chunk.len());
         if out.len() + chunk.len() > REQUEST_BODY_BYTES_MAX {

@@ -20,7 +20,35 @@ pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 /// Sessions (S2S) open at once per shard, over all its connections. Each holds a few
 /// frames of buffer (≤ 8 × 2 MiB worst case) and one task; past this, new sessions get 503.
 pub const SESSIONS_PER_SHARD_MAX: usize = 5_000;
-/// An idle keep-alive connection is closed after this.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// A request whose head or body stalls this long is dropped (slow-loris guard).
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every deadline a connection lives by. Defaults below; operators (and tests) set them
+/// with `--idle-timeout-ms`, `--request-timeout-ms` and `--write-timeout-ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// An idle keep-alive connection (HTTP/1.1 between requests, HTTP/2 with no open
+    /// stream) is closed after this.
+    pub idle: Duration,
+    /// A whole request head must arrive within this of its first byte, however it trickles
+    /// (a byte every few seconds resets no clock); a read that stalls this long ends the
+    /// connection; the HTTP/2 handshake must finish within it too.
+    pub request: Duration,
+    /// A response write, or one session frame, that makes no progress this long (the client
+    /// stopped reading) ends the connection or session.
+    pub write: Duration,
+}
+
+impl Timeouts {
+    /// A whole request body (at most 2 MiB) must arrive within this of its head.
+    pub fn body(&self) -> Duration {
+        self.request * 2
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(300),
+            request: Duration::from_secs(30),
+            write: Duration::from_secs(30),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! from HTTP/1.1, and a task per connection. It owns no stream state: every request goes to
 //! the owning shard through the `Cluster`.
 
+mod client_limits;
 mod coalesce;
 mod http1;
 mod http2;
@@ -26,6 +27,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub struct AcceptorConfig {
     pub addr: SocketAddr,
     pub router: RouterConfig,
+    pub timeouts: limits::Timeouts,
 }
 
 /// What a connection task carries: how to route, and whether to wind down.
@@ -36,15 +38,17 @@ pub struct Conn {
     ctx: ShardContext,
     /// Sessions open on this shard's connections.
     sessions: Rc<Cell<usize>>,
+    /// Each client's share of this shard's connections and sessions.
+    clients: client_limits::ClientLimits,
+    /// The peer of this connection (unspecified until accepted).
+    peer: std::net::IpAddr,
+    pub(crate) timeouts: limits::Timeouts,
 }
 
-/// Counts one open session; dropping it closes the count.
-pub struct SessionSlot(Rc<Cell<usize>>);
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
+/// Counts one open session, on the shard and for its client; dropping it gives both back.
+pub struct SessionSlot {
+    _shard: Counted,
+    _client: client_limits::ClientSlot,
 }
 
 impl Conn {
@@ -52,13 +56,26 @@ impl Conn {
         router::handle(&self.cluster, self.router, req).await
     }
 
-    /// A slot for a new session, unless the shard already holds its maximum.
+    /// A slot for a new session, unless the shard, or this client's share of it, is full.
     pub fn session_slot(&self) -> Option<SessionSlot> {
         if self.sessions.get() >= limits::SESSIONS_PER_SHARD_MAX {
             return None;
         }
-        self.sessions.set(self.sessions.get() + 1);
-        Some(SessionSlot(self.sessions.clone()))
+        let client = self
+            .clients
+            .take(self.peer, client_limits::Pool::Sessions)?;
+        Some(SessionSlot {
+            _shard: Counted::new(&self.sessions),
+            _client: client,
+        })
+    }
+
+    /// The answer when [`Conn::session_slot`] has none: 503, retryable.
+    pub fn no_session_slot() -> Response {
+        Response::error(&protocol::error::ApiError::new(
+            protocol::error::ErrorCode::Unavailable,
+            "too many sessions on this server; retry later",
+        ))
     }
 
     /// Starts a session if this request is one (see `router::session`).
@@ -149,6 +166,9 @@ async fn serve(
         router: cfg.router,
         ctx: ctx.clone(),
         sessions: Rc::new(Cell::new(0)),
+        clients: client_limits::ClientLimits::default(),
+        peer: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        timeouts: cfg.timeouts,
     };
     let open = Rc::new(Cell::new(0usize));
     loop {
@@ -169,9 +189,22 @@ async fn serve(
             drop(stream);
             continue;
         }
-        let (conn, slot) = (conn.clone(), Counted::new(&open));
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        // One client may not hold more than its share of the pool.
+        let Some(client_slot) = conn
+            .clients
+            .take(peer.ip(), client_limits::Pool::Connections)
+        else {
+            drop(stream);
+            continue;
+        };
+        let mut conn = conn.clone();
+        conn.peer = peer.ip();
+        let slot = Counted::new(&open);
         spawn_isolated("connection", async move {
-            let _slot = slot;
+            let _slots = (slot, client_slot);
             connection(stream, conn).await;
         });
     }
@@ -184,11 +217,13 @@ async fn serve(
 
 async fn connection(mut stream: TcpStream, conn: Conn) {
     let _ = stream.set_nodelay(true);
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    // Read until the bytes either are, or cannot be, the HTTP/2 preface.
+    // Nothing is allocated for a socket that has sent nothing yet.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64];
+    // Read until the bytes either are, or cannot be, the HTTP/2 preface (24 bytes); what
+    // follows is read by the protocol.
     loop {
-        let read = timeout(limits::STALL_TIMEOUT, stream.read(&mut chunk)).await;
+        let read = timeout(conn.timeouts.request, stream.read(&mut chunk)).await;
         match read {
             Some(Ok(0)) | Some(Err(_)) | None => return,
             Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
@@ -198,9 +233,11 @@ async fn connection(mut stream: TcpStream, conn: Conn) {
             break;
         }
     }
+    // Boxed: an idle connection waiting above is then only this small future, not one
+    // sized for the largest state of either protocol (tens of KiB per socket).
     if buf.starts_with(H2_PREFACE) {
-        http2::serve(rewind::Rewind::new(buf, stream), conn).await;
+        Box::pin(http2::serve(rewind::Rewind::new(buf, stream), conn)).await;
     } else {
-        http1::serve(stream, buf, conn).await;
+        Box::pin(http1::serve(stream, buf, conn)).await;
     }
 }

@@ -135,17 +135,20 @@ pub fn setup(cluster: &Cluster, streams: &[(String, u32)]) {
     });
 }
 
-/// Appends until one succeeds; returns (its seq_num, time taken).
+/// Appends until one succeeds; returns (its seq_num, the body it carried, time taken).
+/// Each attempt carries its own body (`body#n`): a failed attempt's outcome is unknown and
+/// it may still land, which must not read as a duplicate.
 pub fn append_until_ok(
     cluster: &Cluster,
     stream: &str,
     body: &str,
     within: Duration,
-) -> (u64, Duration) {
+) -> (u64, String, Duration) {
     let t = Instant::now();
-    loop {
-        match append(cluster, stream, body) {
-            Ok(seq) => return (seq, t.elapsed()),
+    for attempt in 0.. {
+        let body = format!("{body}#{attempt}");
+        match append(cluster, stream, &body) {
+            Ok(seq) => return (seq, body, t.elapsed()),
             Err(e) => {
                 assert!(
                     t.elapsed() < within,
@@ -155,6 +158,7 @@ pub fn append_until_ok(
             }
         }
     }
+    unreachable!("attempts are unbounded; the deadline above ends them")
 }
 
 /// Every acknowledged (seq_num, body) is in the stream at its position, exactly once.

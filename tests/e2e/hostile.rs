@@ -1,0 +1,275 @@
+//! Hostile clients against a live server with short deadlines: slow-loris heads and bodies,
+//! a stalled HTTP/2 handshake, idle HTTP/2 and HTTP/1.1 connections, HTTP/2 rapid reset and
+//! SETTINGS floods, and thousands of idle sockets. After each the server still appends and
+//! reads, and its memory stays bounded.
+
+use crate::support::{try_http, unique_basin, Server};
+use s2_sdk::types::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const REQUEST_MS: u64 = 1000;
+const IDLE_MS: u64 = 2000;
+
+fn start() -> Server {
+    Server::start(&[
+        "--request-timeout-ms",
+        &REQUEST_MS.to_string(),
+        "--idle-timeout-ms",
+        &IDLE_MS.to_string(),
+        "--write-timeout-ms",
+        "1000",
+    ])
+}
+
+/// A basin with stream `s`, for the liveness checks.
+async fn prepare(server: &Server) -> String {
+    let basin = unique_basin("hostile");
+    let s2 = server.client();
+    s2.create_basin(CreateBasinInput::new(basin.parse().unwrap()))
+        .await
+        .unwrap();
+    s2.basin(basin.parse().unwrap())
+        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
+        .await
+        .unwrap();
+    basin
+}
+
+/// The server still takes an append and reads it back.
+fn assert_serving(server: &Server, basin: &str, what: &str) {
+    let body = format!(r#"{{"records":[{{"body":"after {what}"}}]}}"#);
+    let headers = [("s2-basin", basin), ("content-type", "application/json")];
+    let (status, resp) = try_http(
+        server.port,
+        "POST",
+        "/v1/streams/s/records",
+        &headers,
+        &body,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "append after {what}: {resp}");
+    let (status, resp) = try_http(
+        server.port,
+        "GET",
+        "/v1/streams/s/records?tail_offset=1",
+        &headers,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "read after {what}: {resp}");
+    assert!(resp.contains(&format!("after {what}")), "{resp}");
+}
+
+/// Writes `bytes` one at a time, `gap` apart, until the server closes; returns how long
+/// the connection lived and what the server said.
+fn trickle(port: u16, head: &[u8], bytes: &[u8], gap: Duration) -> (Duration, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    let t = Instant::now();
+    s.write_all(head).unwrap();
+    let mut said = Vec::new();
+    for b in bytes.iter().cycle() {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "never cut off");
+        std::thread::sleep(gap);
+    }
+    (t.elapsed(), String::from_utf8_lossy(&said).into_owned())
+}
+
+#[tokio::test]
+async fn slow_loris_heads_and_bodies_are_cut_off_at_the_request_deadline() {
+    let server = start();
+    let basin = prepare(&server).await;
+    // A head that trickles a byte every 200 ms never trips a per-read stall of 1 s; the
+    // deadline on the whole head ends it.
+    let (lived, _) = trickle(
+        server.port,
+        b"GET /health HTTP/1.1\r\n",
+        b"x-slow: aaaaaaaa\r\n",
+        Duration::from_millis(200),
+    );
+    assert!(
+        lived < Duration::from_millis(REQUEST_MS * 3),
+        "slow head lived {lived:?}"
+    );
+    assert_serving(&server, &basin, "a slow head");
+
+    // A body that trickles: answered 408 `request_timeout` at the body deadline.
+    let head = format!(
+        "POST /v1/streams/s/records HTTP/1.1\r\nhost: x\r\ns2-basin: {basin}\r\n\
+         content-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+    );
+    let (lived, said) = trickle(
+        server.port,
+        head.as_bytes(),
+        b"{",
+        Duration::from_millis(200),
+    );
+    assert!(said.starts_with("HTTP/1.1 408"), "slow body: {said}");
+    assert!(said.contains("request_timeout"), "{said}");
+    assert!(
+        lived < Duration::from_millis(REQUEST_MS * 5),
+        "slow body lived {lived:?}"
+    );
+    assert_serving(&server, &basin, "a slow body");
+}
+
+/// Reads until the server closes (EOF or reset); how long that took. Panics if it is still
+/// open after `within`.
+fn time_to_close(mut s: TcpStream, within: Duration) -> Duration {
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(t.elapsed());
+        assert!(!left.is_zero(), "connection still open after {within:?}");
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return t.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return t.elapsed(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_stalled_connections_are_closed() {
+    let server = start();
+    let basin = prepare(&server).await;
+    let limit = Duration::from_millis(IDLE_MS * 3);
+
+    // HTTP/2 preface, then nothing: the handshake deadline.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let took = time_to_close(s, limit);
+    assert!(
+        took < Duration::from_millis(REQUEST_MS * 3),
+        "stalled h2 handshake: {took:?}"
+    );
+
+    // An idle HTTP/1.1 keep-alive connection.
+    let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let took = time_to_close(s, limit);
+    assert!(took < limit, "idle http/1.1: {took:?}");
+
+    // An idle HTTP/2 connection, after one request: GOAWAY, then closed.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let req = http::Request::get("/health").body(()).unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), 200);
+    let t = Instant::now();
+    let ended = tokio::time::timeout(limit * 2, driver).await;
+    assert!(
+        ended.is_ok(),
+        "idle h2 connection still open after {:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < limit * 2);
+    assert_serving(&server, &basin, "idle connections");
+}
+
+#[tokio::test]
+async fn http2_rapid_reset_and_settings_floods_leave_the_server_serving() {
+    let server = start();
+    let basin = prepare(&server).await;
+    let rss_before = server.rss_kib();
+
+    // Rapid reset (CVE-2023-44487): open streams and cancel them at once, many times.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let mut client = client;
+    for _ in 0..5000 {
+        let Ok(ready) = client.clone().ready().await else {
+            break;
+        };
+        client = ready;
+        let req = http::Request::post("/v1/basins").body(()).unwrap();
+        match client.send_request(req, false) {
+            Ok((resp, mut stream)) => {
+                stream.send_reset(h2::Reason::CANCEL);
+                drop(resp);
+            }
+            Err(_) => break,
+        }
+    }
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(10), driver).await;
+    assert_serving(&server, &basin, "rapid reset");
+
+    // A SETTINGS flood on a raw socket: the server may close it, but nothing else.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS frames: length 6, type 4, flags 0, stream 0, one setting (INITIAL_WINDOW).
+    let frame = [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0];
+    for _ in 0..100_000 {
+        flood.extend_from_slice(&frame);
+    }
+    let _ = s.write_all(&flood);
+    drop(s);
+    // CONTINUATION flood: HEADERS without END_HEADERS, then endless CONTINUATIONs.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    flood.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    flood.extend_from_slice(&[0, 0, 1, 1, 0, 0, 0, 0, 1, 0x82]);
+    for _ in 0..100_000 {
+        flood.extend_from_slice(&[0, 0, 1, 9, 0, 0, 0, 0, 1, 0x40]);
+    }
+    let _ = s.write_all(&flood);
+    drop(s);
+    assert_serving(&server, &basin, "SETTINGS and CONTINUATION floods");
+    let grown = server.rss_kib().saturating_sub(rss_before);
+    eprintln!("RSS grew {grown} KiB over the HTTP/2 floods");
+    assert!(grown < 256 * 1024, "RSS grew {grown} KiB");
+}
+
+#[tokio::test]
+async fn thousands_of_idle_connections_neither_starve_others_nor_grow_memory() {
+    let server = start();
+    let basin = prepare(&server).await;
+    let rss_before = server.rss_kib();
+    let idle: Vec<TcpStream> = (0..3000)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    assert_serving(&server, &basin, "3000 idle connections");
+    let grown = server.rss_kib().saturating_sub(rss_before);
+    eprintln!("RSS grew {grown} KiB with 3000 idle connections");
+    assert!(grown < 128 * 1024, "RSS grew {grown} KiB");
+    // They are all closed by the idle deadline (each sniff read stalls first).
+    let t = Instant::now();
+    let within = Duration::from_millis(IDLE_MS * 5);
+    for s in idle {
+        time_to_close(
+            s,
+            within
+                .saturating_sub(t.elapsed())
+                .max(Duration::from_millis(1)),
+        );
+    }
+    eprintln!("3000 idle connections closed within {:?}", t.elapsed());
+    assert_serving(&server, &basin, "idle connections closed");
+}
