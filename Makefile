@@ -9,7 +9,7 @@ export STRAND_TS_SDK := $(STRAND_CACHE)/ts-sdk-0.27.0/node_modules
 export STRAND_PY := $(STRAND_CACHE)/py-sdk-0.13.0/bin/python
 export MOTO_SERVER := $(STRAND_CACHE)/moto-5.2.5/bin/moto_server
 
-.PHONY: run test test-rust test-sdks tools bench bench-quick fuzz fmt lint clean
+.PHONY: run test test-rust test-sdks soak tools bench bench-quick fuzz fmt lint clean
 
 run:
 	$(CARGO) run --release --bin strand -- $(ARGS)
@@ -21,6 +21,11 @@ test: tools
 	$(CARGO) build --locked --bins --tests
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-sdks
+
+# 100 SIGKILL cycles under load on a local root and on moto (10 run in `make test`).
+soak: tools
+	$(CARGO) build --locked --bins --tests
+	STRAND_CRASH_CYCLES=100 $(CARGO) nextest run --locked --profile soak --test e2e --no-fail-fast crash::
 
 # Unit tests of every crate and the end-to-end suite (Rust SDK, s2 CLI, s2 lite, moto).
 test-rust:

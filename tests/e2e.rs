@@ -28,3 +28,6 @@ mod store_outage;
 
 #[path = "e2e/hostile.rs"]
 mod hostile;
+
+#[path = "e2e/crash.rs"]
+mod crash;

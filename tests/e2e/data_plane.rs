@@ -1,14 +1,13 @@
 //! Unary append, read and check-tail through the Rust SDK (protobuf over HTTP/2), and crash
 //! durability: acknowledged records survive SIGKILL, in order, gap-free, never duplicated.
 
-use crate::support::{temp_dir, unique_basin, Moto, Server};
+use crate::support::{unique_basin, Server};
 use s2_sdk::types::*;
 use s2_sdk::S2Stream;
-use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-fn no_retry_client(server: &Server) -> s2_sdk::S2 {
+pub(crate) fn no_retry_client(server: &Server) -> s2_sdk::S2 {
     let endpoints = S2Endpoints::for_endpoint(&server.endpoint()).unwrap();
     let config = S2Config::new("ignored")
         .with_endpoints(endpoints)
@@ -30,7 +29,7 @@ async fn new_stream(s2: &s2_sdk::S2, config: Option<StreamConfig>) -> S2Stream {
     basin.stream("s".parse().unwrap())
 }
 
-fn batch(bodies: &[String]) -> AppendInput {
+pub(crate) fn batch(bodies: &[String]) -> AppendInput {
     AppendInput::new(
         AppendRecordBatch::try_from_iter(
             bodies.iter().map(|b| AppendRecord::new(b.clone()).unwrap()),
@@ -40,7 +39,7 @@ fn batch(bodies: &[String]) -> AppendInput {
 }
 
 /// Every record from seq 0 to the tail, through unary reads.
-async fn read_all(stream: &S2Stream) -> Vec<SequencedRecord> {
+pub(crate) async fn read_all(stream: &S2Stream) -> Vec<SequencedRecord> {
     let tail = stream.check_tail().await.unwrap().seq_num;
     let mut out: Vec<SequencedRecord> = Vec::new();
     while (out.len() as u64) < tail {
@@ -164,105 +163,6 @@ async fn concurrent_match_seq_num_writers_win_each_position_once() {
             r.seq_num
         );
     }
-}
-
-/// Appends continuously; SIGKILLs the server at random moments; after each restart every
-/// acknowledged record is there, in order, and nothing appears twice.
-async fn crash_cycles(mut server: Server, cycles: usize) {
-    let s2 = no_retry_client(&server);
-    let b = unique_basin("crash");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    s2.basin(b.parse().unwrap())
-        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-        .await
-        .unwrap();
-    let mut acked: Vec<(u64, String)> = Vec::new();
-    let mut unacked: HashSet<String> = HashSet::new();
-    for cycle in 0..cycles {
-        let stream = no_retry_client(&server)
-            .basin(b.parse().unwrap())
-            .stream("s".parse().unwrap());
-        let writer = tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut unacked = Vec::new();
-            for i in 0.. {
-                let bodies: Vec<String> = (0..5).map(|j| format!("c{cycle}-b{i}-r{j}")).collect();
-                match stream.append(batch(&bodies)).await {
-                    Ok(ack) => {
-                        for (k, body) in bodies.into_iter().enumerate() {
-                            acked.push((ack.start.seq_num + k as u64, body));
-                        }
-                    }
-                    Err(_) => {
-                        unacked.extend(bodies);
-                        break;
-                    }
-                }
-            }
-            (acked, unacked)
-        });
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        tokio::time::sleep(Duration::from_millis(100 + (nanos % 400) as u64)).await;
-        server.kill();
-        let (a, u) = writer.await.unwrap();
-        acked.extend(a);
-        unacked.extend(u);
-        server.restart(&[]);
-        let stream = no_retry_client(&server)
-            .basin(b.parse().unwrap())
-            .stream("s".parse().unwrap());
-        let records = read_all(&stream).await;
-        let mut seen = HashSet::new();
-        for (i, r) in records.iter().enumerate() {
-            assert_eq!(r.seq_num, i as u64, "gap-free seq_nums");
-            let body = String::from_utf8(r.body.to_vec()).unwrap();
-            assert!(seen.insert(body.clone()), "{body} appears twice");
-        }
-        for (seq, body) in &acked {
-            let r = records
-                .get(*seq as usize)
-                .unwrap_or_else(|| panic!("acked seq {seq} lost (cycle {cycle})"));
-            assert_eq!(
-                &String::from_utf8(r.body.to_vec()).unwrap(),
-                body,
-                "acked record at {seq}"
-            );
-        }
-        for body in &seen {
-            assert!(
-                acked.iter().any(|(_, b)| b == body) || unacked.contains(body),
-                "{body} was never sent"
-            );
-        }
-        assert!(!acked.is_empty() || cycle == 0, "the writer made progress");
-    }
-    assert!(
-        acked.len() > 50,
-        "only {} records acknowledged",
-        acked.len()
-    );
-}
-
-#[tokio::test]
-async fn crash_durability_local_root() {
-    let dir = temp_dir("crash");
-    let server = Server::start(&["--local-root", dir.to_str().unwrap()]);
-    crash_cycles(server, 10).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
-async fn crash_durability_bucket() {
-    let moto = Moto::start();
-    let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = Server::start_with_env(&["--bucket", &moto.bucket, "--path", "crash"], &env);
-    crash_cycles(server, 10).await;
 }
 
 #[tokio::test]
