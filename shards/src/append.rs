@@ -49,7 +49,7 @@ impl Partition {
 
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
-        let (start, end, records, position, trim_point, id, ttl, epoch) = {
+        let (start, end, records, position, trim_point, id, ttl, epoch, index) = {
             // Re-checked at sequencing (no await until `inflight` counts this append): a
             // stream marked deleted meanwhile takes no more records, so its cleanup, which
             // waits for `inflight` to reach 0, is the last writer of its keys.
@@ -71,8 +71,15 @@ impl Partition {
                 timestamp: timestamps[0],
             };
             let mut records = Vec::with_capacity(input.records.len());
+            // Index entries for the buckets this batch enters (timestamps never decrease).
+            let mut index = Vec::new();
             for (i, (rec, cmd)) in input.records.into_iter().zip(commands).enumerate() {
                 let seq_num = start.seq_num + i as u64;
+                let bucket = kv::timestamp_index::bucket(timestamps[i]);
+                if st.indexed_bucket < Some(bucket) {
+                    st.indexed_bucket = Some(bucket);
+                    index.push((bucket, seq_num));
+                }
                 match cmd {
                     Some(Command::Fence(token)) => st.fencing_token = token,
                     Some(Command::Trim(point)) => {
@@ -98,7 +105,9 @@ impl Partition {
             let position = kv::stream_position::encode_value(&st.stored());
             let trim_point = st.trim_point;
             let id = st.id;
-            (start, end, records, position, trim_point, id, ttl, st.epoch)
+            (
+                start, end, records, position, trim_point, id, ttl, st.epoch, index,
+            )
         };
 
         // Encode now (the only copy of record bytes on the way to storage); the window
@@ -116,6 +125,14 @@ impl Partition {
             let options = PutOptions { ttl };
             for (k, v) in puts {
                 batch.put_with_options(k, v, &options);
+            }
+            // Expires with the records it points at.
+            for (bucket, seq) in index {
+                batch.put_with_options(
+                    kv::timestamp_index::key(id, bucket),
+                    kv::timestamp_index::encode_value(seq),
+                    &options,
+                );
             }
             batch.put(kv::stream_position::key(id), position);
         };

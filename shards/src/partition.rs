@@ -154,27 +154,28 @@ impl Partition {
         .detach();
     }
 
-    /// Deletes records `[from, to)` of stream `id`, in bounded batches, each one storage
-    /// call under the deadline (a long deletion is many calls, never one unbounded one).
+    /// Deletes records `[from, to)` of stream `id`.
     async fn delete_records(&self, id: u64, from: u64, to: u64) -> Result<(), ShardError> {
+        let range = kv::record::key(id, from).to_vec()..kv::record::key(id, to).to_vec();
+        self.delete_keys(range).await
+    }
+
+    /// Deletes every key in `range`, in bounded batches, each one storage call under the
+    /// deadline (a long deletion is many calls, never one unbounded one).
+    async fn delete_keys(&self, range: std::ops::Range<Vec<u8>>) -> Result<(), ShardError> {
         const KEYS_PER_BATCH: usize = 10_000;
-        let mut next = from;
-        while next < to {
-            let db = self.db.clone();
-            let done = self
+        let (mut next, end) = (range.start, range.end);
+        while next < end {
+            let (db, from, to) = (self.db.clone(), next.clone(), end.clone());
+            let (exhausted, last) = self
                 .storage
-                .call("record deletion", async move {
-                    let range =
-                        kv::record::key(id, next).to_vec()..kv::record::key(id, to).to_vec();
-                    let mut iter = db.scan(range).await?;
+                .call("key deletion", async move {
+                    let mut iter = db.scan(from..to).await?;
                     let mut batch = WriteBatch::new();
-                    let mut n = 0;
-                    let mut last = next;
+                    let (mut n, mut last) = (0, None);
                     while n < KEYS_PER_BATCH {
                         let Some(kv) = iter.next().await? else { break };
-                        let (_, seq) = kv::record::decode_key(&kv.key)
-                            .map_err(|e| ShardError::Storage(e.to_string()))?;
-                        last = seq + 1;
+                        last = Some(kv.key.to_vec());
                         batch.delete(kv.key);
                         n += 1;
                     }
@@ -184,17 +185,23 @@ impl Partition {
                     Ok((n < KEYS_PER_BATCH, last))
                 })
                 .await?;
-            next = done.1;
-            if done.0 {
-                break;
+            match last {
+                // The next key after `last` in byte order.
+                Some(mut k) if !exhausted => {
+                    k.push(0);
+                    next = k;
+                }
+                _ => break,
             }
         }
         Ok(())
     }
 
-    /// Deletes every record of stream `id`, then its position, durably.
+    /// Deletes every record and index entry of stream `id`, then its position, durably.
     pub(crate) async fn delete_stream_data(&self, id: u64) -> Result<(), ShardError> {
         self.delete_records(id, 0, u64::MAX).await?;
+        let index = kv::timestamp_index::key(id, 0).to_vec()..kv::timestamp_index::end(id).to_vec();
+        self.delete_keys(index).await?;
         let mut batch = WriteBatch::new();
         batch.delete(kv::stream_position::key(id));
         self.write_durable(batch).await
@@ -245,6 +252,7 @@ impl Partition {
                     let fresh = StreamState::new(id, sequenced, durable);
                     st.next_seq = fresh.next_seq;
                     st.last_timestamp = fresh.last_timestamp;
+                    st.indexed_bucket = fresh.indexed_bucket;
                     st.fencing_token = fresh.fencing_token;
                     st.trim_point = fresh.trim_point;
                     st.durable = fresh.durable;

@@ -111,9 +111,14 @@ impl Partition {
             ReadStart::TailOffset(o) => tail.seq_num.saturating_sub(o),
         }
         .max(trim);
+        // Every page is bounded as a read batch is, whatever the caller asked.
         let limits = Limits {
-            count: req.count.unwrap_or(usize::MAX),
-            bytes: req.bytes.unwrap_or(usize::MAX),
+            count: req
+                .count
+                .map_or(SEEK_PAGE.count, |c| c.min(SEEK_PAGE.count)),
+            bytes: req
+                .bytes
+                .map_or(SEEK_PAGE.bytes, |b| b.min(SEEK_PAGE.bytes)),
             until: req.until.unwrap_or(u64::MAX),
         };
         if start < tail.seq_num {
@@ -236,21 +241,55 @@ impl Partition {
             }
             st.id
         };
-        // Storage, in pages, until a record reaches `t`.
-        let mut from = trim;
+        // The index says where `t`'s bucket starts; at most a bucket of records is scanned.
+        if let Some(seq) = self.index_lookup(id, t).await? {
+            let start = seq.max(trim);
+            // An index that is complete before `start` has nothing ≥ t just below it; a
+            // stream written before the index existed fails this and is scanned whole.
+            let below = match start.checked_sub(1).filter(|&s| s >= trim) {
+                None => None,
+                Some(s) => self.scan(id, s, s + 1, SEEK_PAGE).await?.pop(),
+            };
+            if below.is_none_or(|r| r.timestamp < t) {
+                return self.first_at_or_after(id, start, tail, t).await;
+            }
+        }
+        self.first_at_or_after(id, trim, tail, t).await
+    }
+
+    /// The seq_num of the first index entry at or after `t`'s bucket, if any.
+    async fn index_lookup(&self, id: u64, t: u64) -> Result<Option<u64>, ShardError> {
+        let db = self.db().clone();
+        self.storage()
+            .call("timestamp index", async move {
+                let options = slatedb::config::ScanOptions {
+                    durability_filter: slatedb::config::DurabilityLevel::Remote,
+                    ..Default::default()
+                };
+                let from = kv::timestamp_index::key(id, kv::timestamp_index::bucket(t));
+                let range = from.to_vec()..kv::timestamp_index::end(id).to_vec();
+                let mut iter = db.scan_with_options(range, &options).await?;
+                match iter.next().await? {
+                    None => Ok(None),
+                    Some(kv) => kv::timestamp_index::decode_value(&kv.value)
+                        .map(Some)
+                        .map_err(corrupt),
+                }
+            })
+            .await
+    }
+
+    /// The first record in `[from, tail)` with timestamp ≥ `t`, in bounded pages; `tail` if
+    /// none.
+    async fn first_at_or_after(
+        &self,
+        id: u64,
+        mut from: u64,
+        tail: u64,
+        t: u64,
+    ) -> Result<u64, ShardError> {
         while from < tail {
-            let page = self
-                .scan(
-                    id,
-                    from,
-                    tail,
-                    Limits {
-                        count: 1000,
-                        bytes: usize::MAX,
-                        until: u64::MAX,
-                    },
-                )
-                .await?;
+            let page = self.scan(id, from, tail, SEEK_PAGE).await?;
             let Some(last) = page.last() else { break };
             if let Some(r) = page.iter().find(|r| r.timestamp >= t) {
                 return Ok(r.seq_num);
@@ -260,6 +299,13 @@ impl Partition {
         Ok(tail)
     }
 }
+
+/// One page of a timestamp seek: bounded like a read batch (a record is at most 1 MiB).
+const SEEK_PAGE: Limits = Limits {
+    count: protocol::limits::BATCH_RECORDS_MAX,
+    bytes: protocol::limits::BATCH_METERED_BYTES_MAX,
+    until: u64::MAX,
+};
 
 fn output(
     stream_id: u64,

@@ -13,6 +13,8 @@ pub struct StreamState {
     /// Sequenced: the next seq_num to assign, counting in-flight appends.
     pub next_seq: u64,
     pub last_timestamp: u64,
+    /// The newest timestamp-index bucket written (with the records that sequenced it).
+    pub indexed_bucket: Option<u64>,
     pub fencing_token: String,
     pub trim_point: u64,
     /// Durable: the tail readers and acks report.
@@ -36,8 +38,12 @@ pub struct StreamState {
 
 impl StreamState {
     pub fn new(id: u64, sequenced: StoredPosition, durable: StoredPosition) -> StreamState {
+        // The last record's bucket was indexed with it (same batch).
+        let indexed_bucket = (sequenced.next_seq > 0)
+            .then(|| crate::kv::timestamp_index::bucket(sequenced.last_timestamp));
         StreamState {
             id,
+            indexed_bucket,
             next_seq: sequenced.next_seq,
             last_timestamp: sequenced.last_timestamp,
             fencing_token: sequenced.fencing_token,

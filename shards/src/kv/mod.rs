@@ -9,6 +9,7 @@
 //! | 0x03    | `03 id_be8`                             | binary [`stream_position`] | append pipeline  |
 //! | 0x04    | `04 id_be8 seq_be8`                     | binary [`record`]          | append pipeline  |
 //! | 0x05    | `05`                                    | binary [`stream_id_counter`] | stream creation |
+//! | 0x06    | `06 id_be8 bucket_be8`                  | binary [`timestamp_index`] | append pipeline  |
 //!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
@@ -20,6 +21,7 @@ pub mod record;
 pub mod stream_id_counter;
 pub mod stream_meta;
 pub mod stream_position;
+pub mod timestamp_index;
 
 pub use basin_meta::{BasinMeta, CreationKey};
 pub use stream_meta::StreamMeta;
@@ -31,6 +33,7 @@ pub mod ordinal {
     pub const STREAM_POSITION: u8 = 0x03;
     pub const RECORD: u8 = 0x04;
     pub const STREAM_ID_COUNTER: u8 = 0x05;
+    pub const TIMESTAMP_INDEX: u8 = 0x06;
 }
 
 /// Version byte in front of every JSON metadata value.
