@@ -53,11 +53,20 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub path: String,
 
+    /// The server's memory budget in bytes, split so every large holder has its share: a
+    /// quarter for SlateDB memtables (over partitions), a quarter for SlateDB block and
+    /// metadata caches (over shards), a sixteenth each for appends in flight and the
+    /// window of recent records (over shards), the rest for connections, sessions and
+    /// working memory. The two flags below override their shares. At least 512 MiB.
+    #[arg(long, default_value_t = 2 << 30)]
+    pub memory_bytes: u64,
+
     /// Metered bytes of appends in flight per shard (admitted, not yet durable). Past it,
     /// appends wait up to 10 s, then fail with 429 `rate_limited`. Bounds memory under any
-    /// offered load; larger lets more appends share a flush.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    pub append_inflight_bytes: usize,
+    /// offered load; larger lets more appends share a flush. Default: a sixteenth of
+    /// --memory-bytes over the shards.
+    #[arg(long)]
+    pub append_inflight_bytes: Option<usize>,
 
     /// How long a round of only `standard` storage-class appends may wait to share a flush
     /// (express rounds flush at once). Longer saves object-store PUTs (each flush of a busy
@@ -95,9 +104,9 @@ pub struct Args {
     pub bucket_flush_gap_ms: u64,
 
     /// Bytes of recent durable records each shard keeps in memory to serve reads near the
-    /// tail without storage I/O.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    pub window_bytes: usize,
+    /// tail without storage I/O. Default: a sixteenth of --memory-bytes over the shards.
+    #[arg(long)]
+    pub window_bytes: Option<usize>,
 
     /// Disable the permissive CORS headers (on by default, as in s2-lite).
     #[arg(long)]
@@ -105,6 +114,23 @@ pub struct Args {
 }
 
 impl Args {
+    /// A share of --memory-bytes per shard: `1/divisor` of the budget over `shards`.
+    pub fn share_per_shard(&self, divisor: u64, shards: usize) -> usize {
+        (self.memory_bytes / divisor / shards.max(1) as u64) as usize
+    }
+
+    /// Appends in flight per shard: the flag, or its share (at least one full batch).
+    pub fn append_inflight_per_shard(&self, shards: usize) -> usize {
+        self.append_inflight_bytes
+            .unwrap_or_else(|| self.share_per_shard(16, shards).max(1 << 20))
+    }
+
+    /// The recent-records window per shard: the flag, or its share.
+    pub fn window_per_shard(&self, shards: usize) -> usize {
+        self.window_bytes
+            .unwrap_or_else(|| self.share_per_shard(16, shards))
+    }
+
     /// Checks values clap cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.shards == Some(0) {
@@ -116,7 +142,12 @@ impl Args {
                 shards::store::PARTITIONS_MAX
             ));
         }
-        if self.append_inflight_bytes < 1024 * 1024 {
+        // Below this the fixed costs (threads, runtimes, per-partition floors) outgrow the
+        // shares and the bound cannot hold (tests/e2e/memory.rs).
+        if self.memory_bytes < 512 << 20 {
+            return Err("--memory-bytes must be at least 512 MiB".into());
+        }
+        if self.append_inflight_bytes.is_some_and(|b| b < 1024 * 1024) {
             return Err("--append-inflight-bytes must be at least 1 MiB (one full batch)".into());
         }
         for (flag, ms) in [

@@ -52,7 +52,7 @@ fn run(args: config::Args) -> Result<(), String> {
         shard_count,
         pipeline: shards::append_pipeline::PipelineConfig {
             storage_deadline: std::time::Duration::from_millis(args.storage_deadline_ms),
-            inflight_bytes_max: args.append_inflight_bytes,
+            inflight_bytes_max: args.append_inflight_per_shard(shard_count),
             admission_timeout: std::time::Duration::from_secs(10),
             standard_delay: std::time::Duration::from_millis(args.standard_flush_delay_ms),
             flush_gap_min: if args.bucket.is_some() {
@@ -60,13 +60,17 @@ fn run(args: config::Args) -> Result<(), String> {
             } else {
                 std::time::Duration::ZERO
             },
-            window_bytes_max: args.window_bytes,
-            window_records_max: (args.window_bytes / 64).max(1000),
+            window_bytes_max: args.window_per_shard(shard_count),
+            window_records_max: (args.window_per_shard(shard_count) / 64).max(1000),
         },
         store: StoreConfig {
             kind,
             path: args.path.clone(),
             partitions_on_init: args.partitions,
+        },
+        storage_memory: shards::store::StorageMemory {
+            unflushed_bytes: args.memory_bytes / 4,
+            cache_bytes: args.memory_bytes / 4,
         },
         clock: Arc::new(shards::clock::SystemClock),
     })?;

@@ -31,3 +31,6 @@ mod hostile;
 
 #[path = "e2e/crash.rs"]
 mod crash;
+
+#[path = "e2e/memory.rs"]
+mod memory;

@@ -6,6 +6,7 @@ use crate::append_pipeline::{AppendPipeline, PendingAck};
 use crate::error::ShardError;
 use crate::kv;
 use crate::partition::Partition;
+use bytes::Bytes;
 use futures::channel::oneshot;
 use protocol::config::{RetentionPolicy, TimestampingMode};
 use protocol::names::{BasinName, StreamName};
@@ -49,7 +50,7 @@ impl Partition {
 
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
-        let (start, end, records, position, trim_point, id, ttl, epoch, index) = {
+        let (start, end, mut records, position, trim_point, id, ttl, epoch, index) = {
             // Re-checked at sequencing (no await until `inflight` counts this append): a
             // stream marked deleted meanwhile takes no more records, so its cleanup, which
             // waits for `inflight` to reach 0, is the last writer of its keys.
@@ -110,21 +111,24 @@ impl Partition {
             )
         };
 
-        // Encode now (the only copy of record bytes on the way to storage); the window
-        // keeps the decoded records, sharing their buffers.
-        let puts: Vec<([u8; 17], Vec<u8>)> = records
-            .iter()
-            .map(|r| {
-                (
-                    kv::record::key(id, r.seq_num),
-                    kv::record::encode_value(r.timestamp, &r.headers, &r.body),
-                )
-            })
-            .collect();
+        // Encode now: the one copy of record bytes on the way to storage, handed to SlateDB
+        // as is. The window's records are re-sliced from these exact-size values, so they
+        // share the memtable's buffers and no longer pin the (up to 2 MiB) request or
+        // session frame they arrived in.
+        let mut puts: Vec<([u8; 17], Bytes)> = Vec::with_capacity(records.len());
+        for r in records.iter_mut() {
+            let value = Bytes::from(kv::record::encode_value(r.timestamp, &r.headers, &r.body));
+            // Cannot fail on what was just encoded; if it did, the original slices serve.
+            if let Ok((_, headers, body)) = kv::record::decode_value(&value) {
+                r.headers = headers;
+                r.body = body;
+            }
+            puts.push((kv::record::key(id, r.seq_num), value));
+        }
         let fill = move |batch: &mut slatedb::WriteBatch| {
             let options = PutOptions { ttl };
             for (k, v) in puts {
-                batch.put_with_options(k, v, &options);
+                batch.put_bytes_with_options(Bytes::copy_from_slice(&k), v, &options);
             }
             // Expires with the records it points at.
             for (bucket, seq) in index {

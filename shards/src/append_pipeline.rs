@@ -165,6 +165,9 @@ pub struct AppendPipeline {
     next_release: Cell<u64>,
     rounds_inflight: Cell<usize>,
     finished: RefCell<BTreeMap<u64, Finished>>,
+    /// Rounds handed to storage, by number, until their outcome is known. Kept here (not in
+    /// the task that writes them) so `fail_all` can answer every waiting append.
+    dispatched: RefCell<BTreeMap<u64, Round>>,
     write_chain: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
     taint: Taint,
     inflight_bytes: Cell<usize>,
@@ -194,6 +197,7 @@ impl AppendPipeline {
             next_release: Cell::new(0),
             rounds_inflight: Cell::new(0),
             finished: RefCell::new(BTreeMap::new()),
+            dispatched: RefCell::new(BTreeMap::new()),
             write_chain: RefCell::new(None),
             taint: Taint::default(),
             inflight_bytes: Cell::new(0),
@@ -334,15 +338,41 @@ impl AppendPipeline {
                 ))
                 .await
         };
+        self.dispatched.borrow_mut().insert(no, round);
         let me = self.clone();
         spawn_local(async move {
-            let outcome = match write.await {
+            let outcome = write.await;
+            // Gone if `fail_all` already answered its appends.
+            let Some(round) = me.dispatched.borrow_mut().remove(&no) else {
+                return;
+            };
+            let outcome = match outcome {
                 Ok(r) => r,
                 Err(_) => RoundOutcome::lost("storage runtime lost", &round),
             };
             me.finish(no, outcome, round);
         })
         .detach();
+    }
+
+    /// At shutdown, after the partitions closed: answers every append still waiting (open,
+    /// dispatched or waiting for an earlier round) with 503, outcome unknown, so no caller
+    /// waits on a shard that is gone.
+    pub fn fail_all(&self) {
+        let mut rounds: Vec<Round> = self.open.borrow_mut().take().into_iter().collect();
+        rounds.extend(std::mem::take(&mut *self.dispatched.borrow_mut()).into_values());
+        rounds.extend(
+            std::mem::take(&mut *self.finished.borrow_mut())
+                .into_values()
+                .map(|(_, r)| r),
+        );
+        for round in rounds {
+            for ack in round.acks {
+                let _ = ack.reply.send(Err(ShardError::Unavailable(
+                    "server shutting down; outcome unknown",
+                )));
+            }
+        }
     }
 
     /// Records a round's outcome and releases every round that can go, in order.
@@ -436,12 +466,16 @@ impl AppendPipeline {
             let Some((state, seq, size)) = budget.fifo.pop_front() else {
                 break;
             };
-            budget.bytes -= size;
-            if let Some(state) = state.upgrade() {
-                if let Ok(mut st) = state.try_borrow_mut() {
-                    st.evict_window_below(seq + 1);
-                }
+            if let Some(strong) = state.upgrade() {
+                let Ok(mut st) = strong.try_borrow_mut() else {
+                    // In use right now: count it until it can really be freed (next time).
+                    budget.fifo.push_front((state, seq, size));
+                    break;
+                };
+                st.evict_window_below(seq + 1);
             }
+            // Freed now, or already (the stream's state is gone or its window was cleared).
+            budget.bytes -= size;
         }
     }
 }

@@ -48,6 +48,7 @@ pub struct ShardsConfig {
     pub shard_count: usize,
     pub pipeline: append_pipeline::PipelineConfig,
     pub store: StoreConfig,
+    pub storage_memory: store::StorageMemory,
     pub clock: SharedClock,
 }
 
@@ -77,7 +78,11 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
             config.store.partitions_on_init,
         ))?
     };
-    let settings = store::slatedb_settings(&config.store.kind)?;
+    let settings = store::slatedb_settings(
+        &config.store.kind,
+        config.storage_memory,
+        layout.partition_count,
+    )?;
     let cpus = runtime::allowed_cpus();
     let n = config.shard_count;
     let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -112,6 +117,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         );
         let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
+        let cache = store::shard_cache(config.storage_memory, n);
         let alive = liveness.shard_guard(id);
         let partition_liveness = liveness.clone();
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
@@ -125,6 +131,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
                     storage.clone(),
                     clock.clone(),
                     partition_liveness.clone(),
+                    cache.clone(),
                 )
             }))
             .await;

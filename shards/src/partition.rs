@@ -60,6 +60,7 @@ impl Partition {
         storage: StorageRuntime,
         clock: SharedClock,
         liveness: Arc<crate::liveness::Liveness>,
+        cache: Arc<dyn slatedb::db_cache::DbCache>,
     ) -> Result<Partition, ShardError> {
         let path = crate::store::partition_path(&base_path, id);
         let closed = Arc::new(std::sync::OnceLock::new());
@@ -68,6 +69,9 @@ impl Partition {
             .run(async move {
                 let db = Db::builder(path, store)
                     .with_settings(settings)
+                    // The shard's cache, within the memory budget; the id keeps this
+                    // partition's entries apart.
+                    .with_db_cache(cache, u64::from(id))
                     .build()
                     .await?;
                 let loaded = load_metadata(&db).await?;
@@ -239,6 +243,7 @@ impl Partition {
                     (st.broken, st.inflight)
                 };
                 if !broken {
+                    state.borrow_mut().last_used = std::time::Instant::now();
                     return Ok(state);
                 }
                 if inflight > 0 {
@@ -274,6 +279,24 @@ impl Partition {
             self.states.borrow_mut().insert(id, state.clone());
             return Ok(state);
         }
+    }
+
+    /// Drops the live state of streams nobody used for `idle`: nothing in flight, no
+    /// reader or waiter holding it. Its position is durable, so the next use reloads it;
+    /// without this, every stream ever touched would stay in memory until restart.
+    pub(crate) fn evict_idle(&self, idle: std::time::Duration) -> usize {
+        let mut states = self.states.borrow_mut();
+        let before = states.len();
+        states.retain(|_, state| {
+            if Rc::strong_count(state) > 1 {
+                return true;
+            }
+            match state.try_borrow() {
+                Ok(st) => st.inflight > 0 || st.broken || st.last_used.elapsed() < idle,
+                Err(_) => true,
+            }
+        });
+        before - states.len()
     }
 
     /// The stream's position as sequenced (including what is not yet durable) and as

@@ -135,7 +135,24 @@ impl Shard {
             front_end: RefCell::new(None),
         });
         shard.resume_deletions();
+        shard.spawn_idle_eviction();
         shard
+    }
+
+    /// Every so often, drops stream states idle for `STATE_IDLE_SECS` on every partition.
+    fn spawn_idle_eviction(self: &Rc<Self>) {
+        let me = Rc::downgrade(self);
+        spawn_local(async move {
+            let idle = Duration::from_secs(crate::limits::STATE_IDLE_SECS);
+            loop {
+                crate::runtime::sleep(idle / 2).await;
+                let Some(shard) = me.upgrade() else { return };
+                for p in shard.partitions.values() {
+                    p.evict_idle(idle);
+                }
+            }
+        })
+        .detach();
     }
 
     /// Serves the inbox until told to close.
@@ -177,6 +194,10 @@ impl Shard {
                         }
                     });
                     futures::future::join_all(closes).await;
+                    self.pipeline.fail_all();
+                    // Let the request tasks just woken pass their answers on before the
+                    // executor (and every task on it) ends.
+                    crate::runtime::sleep(Duration::from_millis(20)).await;
                     let _ = reply.send(());
                     return;
                 }

@@ -176,9 +176,58 @@ pub async fn load_or_init_layout(
     Err(format!("could not settle {path}"))
 }
 
+/// What SlateDB may hold in memory, all partitions together: a share of the server's
+/// `--memory-bytes`. Without it each partition would keep up to 256 MiB of unflushed
+/// memtables and 640 MiB of block and metadata cache (SlateDB's defaults), several GiB in
+/// all, outside every bound.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageMemory {
+    /// Memtables not yet in L0, summed over partitions.
+    pub unflushed_bytes: u64,
+    /// Block and metadata caches, summed over shards (each shard's partitions share one).
+    pub cache_bytes: u64,
+}
+
+/// A partition's share of the unflushed budget, and the L0 SST size that fits it (a
+/// memtable must freeze well before the bound, or writes would wait on a flush that
+/// cannot start).
+pub fn unflushed_per_partition(memory: StorageMemory, partitions: u32) -> (usize, usize) {
+    const FLOOR: u64 = 8 << 20;
+    let share = (memory.unflushed_bytes / partitions.max(1) as u64).max(FLOOR);
+    let l0 = (share / 2).min(64 << 20);
+    (share as usize, l0 as usize)
+}
+
+/// One shard's block and metadata cache (3:1), shared by its partitions (each under its own
+/// cache id).
+pub fn shard_cache(
+    memory: StorageMemory,
+    shards: usize,
+) -> std::sync::Arc<dyn slatedb::db_cache::DbCache> {
+    use slatedb::db_cache::foyer::{FoyerCache, FoyerCacheOptions};
+    let total = (memory.cache_bytes / shards.max(1) as u64).max(4 << 20);
+    let cache = |bytes: u64| -> std::sync::Arc<dyn slatedb::db_cache::DbCache> {
+        std::sync::Arc::new(FoyerCache::new_with_opts(FoyerCacheOptions {
+            max_capacity: bytes,
+            ..Default::default()
+        }))
+    };
+    std::sync::Arc::new(
+        slatedb::db_cache::SplitCache::new()
+            .with_block_cache(Some(cache(total / 4 * 3)))
+            .with_meta_cache(Some(cache(total / 4)))
+            .build(),
+    )
+}
+
 /// SlateDB settings for one partition: tuned for many small instances whose writes are
 /// flushed by their writer, then overridden by any `SL8_*` variables (as in s2-lite).
-pub fn slatedb_settings(kind: &StoreKind) -> Result<slatedb::Settings, String> {
+pub fn slatedb_settings(
+    kind: &StoreKind,
+    memory: StorageMemory,
+    partitions: u32,
+) -> Result<slatedb::Settings, String> {
+    let (unflushed, l0) = unflushed_per_partition(memory, partitions);
     let mut s = slatedb::Settings {
         // Strand flushes after each write it must make durable; the interval is only a
         // safety net for SlateDB's own bookkeeping.
@@ -187,11 +236,11 @@ pub fn slatedb_settings(kind: &StoreKind) -> Result<slatedb::Settings, String> {
         manifest_poll_interval: Duration::from_secs(10),
         // Measured with `s2 bench` above saturation: 16 MiB L0 SSTs with the default 8 L0
         // slots stalled writes for seconds (p99 ack ~8 s, 26 MiB/s); 64 MiB and 16 slots
-        // keep the compactor ahead.
-        l0_sst_size_bytes: 64 * 1024 * 1024,
+        // keep the compactor ahead. Smaller when the memory budget says so (see above).
+        l0_sst_size_bytes: l0,
         l0_max_ssts: 16,
         // Bounds each partition's unflushed memory; past it SlateDB applies backpressure.
-        max_unflushed_bytes: 256 * 1024 * 1024,
+        max_unflushed_bytes: unflushed,
         // Writer-driven flushes are frequent; don't let their count force tiny L0s.
         max_wal_flushes_before_l0_flush: 1 << 20,
         ..Default::default()

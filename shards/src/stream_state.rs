@@ -34,6 +34,8 @@ pub struct StreamState {
     pub window_bytes: usize,
     /// Woken whenever the durable tail moves or an in-flight append ends.
     pub changed: Notify,
+    /// When a request last took this state; idle ones are dropped (`Partition::evict_idle`).
+    pub last_used: std::time::Instant,
 }
 
 impl StreamState {
@@ -60,6 +62,7 @@ impl StreamState {
             window: VecDeque::new(),
             window_bytes: 0,
             changed: Notify::default(),
+            last_used: std::time::Instant::now(),
         }
     }
 

@@ -6,12 +6,15 @@
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use futures::task::AtomicWaker;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
 struct Shared<T> {
     tx: Sender<T>,
     waker: Arc<AtomicWaker>,
+    /// Set when the receiver goes: sends fail at once instead of queueing for no one.
+    closed: Arc<AtomicBool>,
 }
 
 impl<T> Drop for Shared<T> {
@@ -35,6 +38,17 @@ impl<T> Clone for InboxSender<T> {
 pub struct InboxReceiver<T> {
     rx: Receiver<T>,
     waker: Arc<AtomicWaker>,
+    closed: Arc<AtomicBool>,
+}
+
+/// A bounded channel keeps its buffered messages while any sender lives, even with no
+/// receiver; a message carrying a reply channel would then leave its caller waiting for
+/// good. So the receiver drops what is left: callers see their reply channel close.
+impl<T> Drop for InboxReceiver<T> {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        while self.rx.try_recv().is_ok() {}
+    }
 }
 
 /// The inbox is full: the caller must shed load rather than queue without bound.
@@ -44,20 +58,25 @@ pub struct InboxFull<T>(pub T);
 pub fn inbox<T>(capacity: usize) -> (InboxSender<T>, InboxReceiver<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity);
     let waker = Arc::new(AtomicWaker::new());
+    let closed = Arc::new(AtomicBool::new(false));
     (
         InboxSender {
             shared: Arc::new(Shared {
                 tx,
                 waker: waker.clone(),
+                closed: closed.clone(),
             }),
         },
-        InboxReceiver { rx, waker },
+        InboxReceiver { rx, waker, closed },
     )
 }
 
 impl<T> InboxSender<T> {
     /// Never blocks: a full inbox hands the message back.
     pub fn try_send(&self, msg: T) -> Result<(), InboxFull<T>> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(InboxFull(msg));
+        }
         match self.shared.tx.try_send(msg) {
             Ok(()) => {
                 self.shared.waker.wake();
@@ -102,6 +121,18 @@ mod tests {
             assert_eq!(rx.recv().await, Some(1));
             assert_eq!(rx.recv().await, None);
         });
+    }
+
+    #[test]
+    fn messages_left_behind_are_dropped_with_the_receiver() {
+        let (tx, rx) = inbox::<futures::channel::oneshot::Sender<()>>(4);
+        let (reply, answer) = futures::channel::oneshot::channel();
+        tx.try_send(reply).unwrap();
+        drop(rx);
+        // The sender lives on, yet the caller learns nobody will answer.
+        assert!(futures::executor::block_on(answer).is_err());
+        let (late, _answer) = futures::channel::oneshot::channel();
+        assert!(tx.try_send(late).is_err(), "a closed inbox refuses sends");
     }
 
     #[test]

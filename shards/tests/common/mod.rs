@@ -48,6 +48,10 @@ pub fn start_with(
             path: BASE.into(),
             partitions_on_init: PARTITIONS,
         },
+        storage_memory: strand_shards::store::StorageMemory {
+            unflushed_bytes: 64 << 20,
+            cache_bytes: 64 << 20,
+        },
         clock: Arc::new(strand_shards::clock::SystemClock),
     })
     .expect("shards start")
