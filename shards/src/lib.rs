@@ -110,30 +110,23 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         let owned: Vec<u32> = (0..layout.partition_count)
             .filter(|&p| shard_for_partition(p, n) == id)
             .collect();
-        let (store, base, settings) = (
-            factory.store()?,
-            config.store.path.clone(),
-            settings.clone(),
-        );
-        let (clock, cluster, ready) = (config.clock.clone(), cluster.clone(), ready_tx.clone());
+        let with = partition::OpenWith {
+            store: factory.store()?,
+            base_path: config.store.path.clone(),
+            settings: settings.clone(),
+            cache: store::shard_cache(config.storage_memory, n),
+            storage: storage.clone(),
+            clock: config.clock.clone(),
+            liveness: liveness.clone(),
+        };
+        let (cluster, ready) = (cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
-        let cache = store::shard_cache(config.storage_memory, n);
         let alive = liveness.shard_guard(id);
-        let partition_liveness = liveness.clone();
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let _alive = alive;
-            let opened = futures::future::join_all(owned.into_iter().map(|p| {
-                Partition::open(
-                    p,
-                    store.clone(),
-                    base.clone(),
-                    settings.clone(),
-                    storage.clone(),
-                    clock.clone(),
-                    partition_liveness.clone(),
-                    cache.clone(),
-                )
-            }))
+            let opened = futures::future::join_all(
+                owned.into_iter().map(|p| Partition::open(p, with.clone())),
+            )
             .await;
             let partitions: Result<Vec<_>, _> = opened.into_iter().collect();
             match partitions {

@@ -50,18 +50,31 @@ struct Loaded {
     next_stream_id: u64,
 }
 
+/// Where and how a shard opens its partitions' databases.
+#[derive(Clone)]
+pub struct OpenWith {
+    pub store: Arc<dyn ObjectStore>,
+    pub base_path: String,
+    pub settings: slatedb::Settings,
+    /// The shard's block and metadata cache, shared by its partitions.
+    pub cache: Arc<dyn slatedb::db_cache::DbCache>,
+    pub storage: StorageRuntime,
+    pub clock: SharedClock,
+    pub liveness: Arc<crate::liveness::Liveness>,
+}
+
 impl Partition {
     /// Opens (or creates) the partition's database and loads its metadata into memory.
-    pub async fn open(
-        id: PartitionId,
-        store: Arc<dyn ObjectStore>,
-        base_path: String,
-        settings: slatedb::Settings,
-        storage: StorageRuntime,
-        clock: SharedClock,
-        liveness: Arc<crate::liveness::Liveness>,
-        cache: Arc<dyn slatedb::db_cache::DbCache>,
-    ) -> Result<Partition, ShardError> {
+    pub async fn open(id: PartitionId, with: OpenWith) -> Result<Partition, ShardError> {
+        let OpenWith {
+            store,
+            base_path,
+            settings,
+            cache,
+            storage,
+            clock,
+            liveness,
+        } = with;
         let path = crate::store::partition_path(&base_path, id);
         let closed = Arc::new(std::sync::OnceLock::new());
         let watch_closed = closed.clone();
