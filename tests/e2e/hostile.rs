@@ -273,3 +273,73 @@ async fn thousands_of_idle_connections_neither_starve_others_nor_grow_memory() {
     eprintln!("3000 idle connections closed within {:?}", t.elapsed());
     assert_serving(&server, &basin, "idle connections closed");
 }
+
+#[tokio::test]
+async fn bombs_and_garbage_bodies_get_s2_errors_and_cost_no_memory() {
+    use std::io::Write as _;
+    let server = start();
+    let basin = prepare(&server).await;
+    let rss_before = server.rss_kib();
+    let append = |headers: &[(&str, &str)], body: &[u8]| {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = format!(
+            "POST /v1/streams/s/records HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+             s2-basin: {basin}\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut all = req.into_bytes();
+        all.extend_from_slice(body);
+        let _ = s.write_all(&all);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        crate::support::parse_response(&out)
+    };
+
+    // A gzip bomb: 256 MiB of zeros in ~256 KiB.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    let (status, body) = append(
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        &bomb,
+    );
+    assert_eq!(status, 400, "gzip bomb: {body}");
+    assert!(body.contains("bad_json"), "{body}");
+
+    // A JSON nesting bomb.
+    let nested = "[".repeat(1 << 20);
+    let (status, body) = append(&[("content-type", "application/json")], nested.as_bytes());
+    assert_eq!(status, 400, "nesting bomb: {body}");
+    assert!(body.contains("bad_json"), "{body}");
+
+    // Protobuf garbage.
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let (status, body) = append(&[("content-type", "application/protobuf")], &garbage);
+    assert_eq!(status, 400, "protobuf garbage: {body}");
+    assert!(body.contains("bad_proto"), "{body}");
+
+    // HTTP/2 garbage frames after a valid preface: the connection ends, nothing else.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut junk = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    junk.extend_from_slice(&garbage);
+    let _ = s.write_all(&junk);
+    time_to_close(s, Duration::from_secs(10));
+
+    assert_serving(&server, &basin, "bombs and garbage");
+    let grown = server.rss_kib().saturating_sub(rss_before);
+    eprintln!("RSS grew {grown} KiB over the bombs");
+    assert!(grown < 64 * 1024, "RSS grew {grown} KiB");
+}
