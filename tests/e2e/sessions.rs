@@ -332,3 +332,83 @@ async fn followers_of_a_deleted_stream_are_told() {
         assert!(ended.is_ok(), "a follower of a deleted stream kept waiting");
     }
 }
+
+/// A follower of a stream that is deleted and re-created under the same name is a follower
+/// of the old stream: its session ends, and it never sees the new stream's records.
+#[tokio::test]
+async fn a_follower_never_crosses_into_a_recreated_stream_of_the_same_name() {
+    let server = Server::start(&[]);
+    let s2 = server.client();
+    let b = unique_basin("incarnation");
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    let basin = s2.basin(b.parse().unwrap());
+    let name: StreamName = "again".parse().unwrap();
+    basin
+        .create_stream(CreateStreamInput::new(name.clone()))
+        .await
+        .unwrap();
+    let stream = basin.stream(name.clone());
+    let old = AppendRecordBatch::try_from_iter(
+        (0..3).map(|i| AppendRecord::new(format!("old-{i}")).unwrap()),
+    )
+    .unwrap();
+    stream.append(AppendInput::new(old)).await.unwrap();
+    let input = ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0)));
+    let mut follower = stream
+        .read_session(input, ReadSessionConfig::new())
+        .await
+        .unwrap();
+    let mut seen = 0;
+    while seen < 3 {
+        seen += follower.next().await.unwrap().unwrap().records.len();
+    }
+
+    basin
+        .delete_stream(DeleteStreamInput::new(name.clone()))
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let created = basin
+            .create_stream(CreateStreamInput::new(name.clone()))
+            .await;
+        if created.is_ok() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "name never freed: {created:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the follower's position, so that reading on by seq_num would find records.
+    let new = AppendRecordBatch::try_from_iter(
+        (0..6).map(|i| AppendRecord::new(format!("new-{i}")).unwrap()),
+    )
+    .unwrap();
+    stream.append(AppendInput::new(new)).await.unwrap();
+
+    // The old session ends (within one heartbeat interval), with none of the new records.
+    let ended = tokio::time::timeout(Duration::from_secs(40), async {
+        while let Some(item) = follower.next().await {
+            match item {
+                Ok(batch) => {
+                    for r in &batch.records {
+                        assert!(!r.body.starts_with(b"new"), "crossed into the new stream");
+                    }
+                }
+                Err(e) => {
+                    eprintln!("follower ended: {e}");
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the follower of a deleted stream never ended"
+    );
+}
