@@ -56,6 +56,9 @@ pub struct PipelineConfig {
     /// Bytes and records of recent durable records kept for reads near the tail.
     pub window_bytes_max: usize,
     pub window_records_max: usize,
+    /// A stream's live state (tail, token, window) unused this long is dropped; the next
+    /// request reloads it from its durable position.
+    pub state_idle: Duration,
 }
 
 /// A stream in the pipeline: its partition and id (ids are per partition).
@@ -187,6 +190,10 @@ struct WindowBudget {
 }
 
 impl AppendPipeline {
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
     pub fn new(storage: StorageRuntime, config: PipelineConfig) -> Rc<AppendPipeline> {
         let p = Rc::new(AppendPipeline {
             storage,

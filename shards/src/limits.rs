@@ -17,6 +17,6 @@ pub const DRAIN_TIMEOUT_SECS: u64 = 10;
 /// How often a deleted basin's background cleanup re-checks that its streams are gone.
 pub const BASIN_CLEANUP_RECHECK_MS: u64 = 500;
 
-/// A stream's live state (tail, fencing token, window) unused this long is dropped; the
-/// next request reloads it from its durable position key.
+/// Default for `PipelineConfig::state_idle`: a stream's live state unused this long is
+/// dropped; the next request reloads it from its durable position key.
 pub const STATE_IDLE_SECS: u64 = 120;

@@ -22,6 +22,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
+static STATES_EVICTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Idle stream states dropped so far, by every partition of this process.
+pub fn states_evicted() -> u64 {
+    STATES_EVICTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub type StreamTable = BTreeMap<BasinName, BTreeMap<StreamName, StreamMeta>>;
 
 pub struct Partition {
@@ -309,7 +316,9 @@ impl Partition {
                 Err(_) => true,
             }
         });
-        before - states.len()
+        let evicted = before - states.len();
+        STATES_EVICTED.fetch_add(evicted as u64, std::sync::atomic::Ordering::Relaxed);
+        evicted
     }
 
     /// The stream's position as sequenced (including what is not yet durable) and as

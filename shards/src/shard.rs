@@ -139,11 +139,14 @@ impl Shard {
         shard
     }
 
-    /// Every so often, drops stream states idle for `STATE_IDLE_SECS` on every partition.
+    /// Every so often, drops stream states idle for `state_idle` on every partition.
     fn spawn_idle_eviction(self: &Rc<Self>) {
         let me = Rc::downgrade(self);
         spawn_local(async move {
-            let idle = Duration::from_secs(crate::limits::STATE_IDLE_SECS);
+            let idle = match me.upgrade() {
+                Some(shard) => shard.pipeline.config().state_idle,
+                None => return,
+            };
             loop {
                 crate::runtime::sleep(idle / 2).await;
                 let Some(shard) = me.upgrade() else { return };

@@ -30,10 +30,14 @@ pub fn render(cluster: &shards::Cluster) -> Response {
          strand_threads_dead {}\n\
          # HELP strand_partitions_closed Partitions whose storage closed under them (fenced or failed).\n\
          # TYPE strand_partitions_closed gauge\n\
-         strand_partitions_closed {}\n",
+         strand_partitions_closed {}\n\
+         # HELP strand_stream_states_evicted_total Idle stream states dropped from memory (reloaded on use).\n\
+         # TYPE strand_stream_states_evicted_total counter\n\
+         strand_stream_states_evicted_total {}\n",
         shards::runtime::task_panics(),
         cluster.dead_threads().len() - cluster.closed_partitions().len(),
-        cluster.closed_partitions().len()
+        cluster.closed_partitions().len(),
+        shards::partition::states_evicted()
     );
     Response::with_body(
         StatusCode::OK,

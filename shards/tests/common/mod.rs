@@ -38,6 +38,7 @@ pub fn start_with(
         storage_deadline: DEADLINE,
         window_bytes_max: 1 << 20,
         window_records_max: 10_000,
+        state_idle: Duration::from_secs(120),
     };
     tune(&mut pipeline);
     strand_shards::start(strand_shards::ShardsConfig {
