@@ -56,8 +56,9 @@ pub struct Args {
     /// The server's memory budget in bytes, split so every large holder has its share: a
     /// quarter for SlateDB memtables (over partitions), a quarter for SlateDB block and
     /// metadata caches (over shards), a sixteenth each for appends in flight and the
-    /// window of recent records (over shards), the rest for connections, sessions and
-    /// working memory. The two flags below override their shares. At least 512 MiB.
+    /// window of recent records (over shards), an eighth for what connections and sessions
+    /// hold for clients (over shards), the rest for working memory. The flags below
+    /// override their shares. At least 512 MiB.
     #[arg(long, default_value_t = 2 << 30)]
     pub memory_bytes: u64,
 
@@ -108,6 +109,13 @@ pub struct Args {
     #[arg(long)]
     pub window_bytes: Option<usize>,
 
+    /// Bytes each shard may hold for its clients: connections, read buffers, HTTP/2
+    /// windows, request bodies, responses being written, session frames. Past it, clients
+    /// wait (flow control), then get 503; new connections are refused. Default: an eighth
+    /// of --memory-bytes over the shards.
+    #[arg(long)]
+    pub client_buffer_bytes: Option<usize>,
+
     /// Disable the permissive CORS headers (on by default, as in s2-lite).
     #[arg(long)]
     pub no_cors: bool,
@@ -131,6 +139,13 @@ impl Args {
             .unwrap_or_else(|| self.share_per_shard(16, shards))
     }
 
+    /// What each shard may hold for clients: the flag, or its share (at least a few
+    /// full requests).
+    pub fn client_buffers_per_shard(&self, shards: usize) -> usize {
+        self.client_buffer_bytes
+            .unwrap_or_else(|| self.share_per_shard(8, shards))
+    }
+
     /// Checks values clap cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.shards == Some(0) {
@@ -149,6 +164,11 @@ impl Args {
         }
         if self.append_inflight_bytes.is_some_and(|b| b < 1024 * 1024) {
             return Err("--append-inflight-bytes must be at least 1 MiB (one full batch)".into());
+        }
+        if self.client_buffer_bytes.is_some_and(|b| b < 8 << 20) {
+            return Err(
+                "--client-buffer-bytes must be at least 8 MiB (a few full requests)".into(),
+            );
         }
         for (flag, ms) in [
             ("--storage-deadline-ms", self.storage_deadline_ms),

@@ -6,6 +6,7 @@ mod acceptor;
 mod config;
 mod error;
 mod handlers;
+mod held_bytes;
 mod http;
 mod router;
 
@@ -87,6 +88,7 @@ fn run(args: config::Args) -> Result<(), String> {
             request: std::time::Duration::from_millis(args.request_timeout_ms),
             write: std::time::Duration::from_millis(args.write_timeout_ms),
         },
+        held_bytes_per_shard: args.client_buffers_per_shard(shard_count),
     };
     running.start_serving(|_| acceptor::serve_fn(cfg, bound_tx.clone()));
     for _ in 0..shard_count {

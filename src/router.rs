@@ -30,21 +30,88 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         if let Err(e) = decompress_body(&mut req) {
             return with_cors(cfg, &req, e.into_response());
         }
-        match dispatch(cluster, req).await {
+        let v1 = req.path.starts_with("/v1/");
+        let accept = req.headers.clone();
+        let mut r = match dispatch(cluster, req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
+        };
+        // An unknown path (an empty 404) is outside s2-lite's `/v1` routes and their layer.
+        let routed = !(r.status == StatusCode::NOT_FOUND && r.body.is_empty());
+        if v1 && routed {
+            compress_response(&accept, &mut r);
         }
+        r
     };
     apply_cors(cfg, origin.as_ref(), &mut resp);
     resp
 }
 
+/// s2-lite's response compression on `/v1` routes (tower-http's layer): negotiated from
+/// `accept-encoding`; bodies of at least 1 KiB, not SSE or S2S, not already encoded, are
+/// compressed, and `vary: accept-encoding` marks every response that could have been. When
+/// the client accepts nothing we can send, the answer becomes 406 (body unchanged).
+fn compress_response(req: &http::HeaderMap, resp: &mut Response) {
+    use protocol::compression::{
+        compress, negotiate_response, ResponseEncoding, COMPRESS_MIN_BYTES,
+    };
+    let values: Vec<&str> = req
+        .get_all(http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let encoding = negotiate_response(values.iter().copied());
+    let add_vary = |resp: &mut Response| {
+        let listed = resp.headers.get_all(http::header::VARY).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))
+        });
+        if !listed {
+            resp.headers.append(
+                http::header::VARY,
+                HeaderValue::from_static("accept-encoding"),
+            );
+        }
+    };
+    if encoding == ResponseEncoding::NotAcceptable {
+        resp.status = StatusCode::NOT_ACCEPTABLE;
+        add_vary(resp);
+        return;
+    }
+    let content_type = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let compressible = !resp.headers.contains_key(http::header::CONTENT_ENCODING)
+        && !resp.headers.contains_key(http::header::CONTENT_RANGE)
+        && resp.body.len() >= COMPRESS_MIN_BYTES
+        && !content_type.starts_with("text/event-stream")
+        && !content_type.starts_with("s2s/proto");
+    if !compressible {
+        return;
+    }
+    add_vary(resp);
+    if let ResponseEncoding::Compressed(codec) = encoding {
+        resp.body = compress(codec, &resp.body);
+        resp.headers.remove(http::header::CONTENT_LENGTH);
+        let name = match codec {
+            protocol::compression::Codec::Gzip => "gzip",
+            protocol::compression::Codec::Zstd => "zstd",
+        };
+        resp.headers.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static(name),
+        );
+    }
+}
+
 /// A session the transport must run, once its response has started.
 pub enum Session {
-    /// S2S append session (HTTP/2 only).
+    /// S2S append session.
     Append(sessions::SessionTarget),
-    /// S2S read session (HTTP/2 only).
-    Read(sessions::ReadSession),
+    /// S2S read session.
+    Read(sessions::ReadSession, sessions::S2sReadEncoder),
     /// Server-sent events read session (either protocol).
     Sse(sessions::ReadSession, sessions::SseReadEncoder),
 }
@@ -77,7 +144,7 @@ pub async fn session(
             .map(Session::Append),
         (&Method::GET, false) => sessions::prepare_read(cluster, req, stream, None)
             .await
-            .map(Session::Read),
+            .map(|read| Session::Read(read, sessions::S2sReadEncoder::new(req))),
         _ => return None,
     };
     Some(started.map_err(|f| with_cors(cfg, req, f.into_response())))
@@ -120,7 +187,8 @@ fn with_cors(cfg: RouterConfig, req: &Request, mut resp: Response) -> Response {
 fn apply_cors(cfg: RouterConfig, origin: Option<&HeaderValue>, resp: &mut Response) {
     if cfg.cors {
         let h = &mut resp.headers;
-        h.insert(
+        // Appended: compression may have said `vary: accept-encoding` first.
+        h.append(
             http::header::VARY,
             HeaderValue::from_static(
                 "origin, access-control-request-method, access-control-request-headers",

@@ -10,7 +10,7 @@ pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
 pub const TRAILER_BYTES_MAX: usize = 16 * 1024;
 
 /// How a request's body is delimited.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     None,
     Length(u64),
@@ -188,6 +188,17 @@ impl ChunkedDecoder {
     }
 
     /// The decoded body, once `feed` said it is complete.
+    /// Body bytes decoded so far.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Takes the body bytes decoded so far (for a body streamed as it arrives; `limit`
+    /// then bounds what is held between takes).
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }

@@ -60,6 +60,27 @@ pub fn encode(payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// A regular frame, its payload compressed with `codec` when it is at least 1 KiB (as
+/// s2-lite sends them; smaller payloads go as they are, flagged uncompressed).
+pub fn encode_compressed(payload: &[u8], codec: Option<crate::compression::Codec>) -> Bytes {
+    use crate::compression::{compress, Codec, COMPRESS_MIN_BYTES};
+    let Some(codec) = codec.filter(|_| payload.len() >= COMPRESS_MIN_BYTES) else {
+        return encode(payload);
+    };
+    let packed = compress(codec, payload);
+    if packed.len() + 1 > FRAME_LEN_MAX {
+        return encode(payload);
+    }
+    let mut b = BytesMut::with_capacity(4 + packed.len());
+    b.put_uint(packed.len() as u64 + 1, 3);
+    b.put_u8(match codec {
+        Codec::Zstd => 0x20,
+        Codec::Gzip => 0x40,
+    });
+    b.put_slice(&packed);
+    b.freeze()
+}
+
 /// A terminal frame: status, then the JSON error body.
 pub fn encode_terminal(status: u16, body: &[u8]) -> Bytes {
     let len = 1 + 2 + body.len();
@@ -120,6 +141,11 @@ impl Decoder {
         }))
     }
 
+    /// Bytes received and not yet taken as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// At end of input: leftover bytes mean a truncated frame.
     pub fn finish(&self) -> Result<(), FrameError> {
         if self.buf.is_empty() {
@@ -148,6 +174,24 @@ mod tests {
         assert!(d.finish().is_ok());
         let t = encode_terminal(412, br#"{"seq_num_mismatch":4}"#);
         assert_eq!(&t[3..6], &[0x80, 0x01, 0x9c]);
+    }
+
+    #[test]
+    fn compressed_frames_round_trip() {
+        use crate::compression::Codec;
+        let big = vec![7u8; 4096];
+        for codec in [Codec::Gzip, Codec::Zstd] {
+            let frame = encode_compressed(&big, Some(codec));
+            assert!(frame.len() < 1000, "compressed");
+            let mut d = Decoder::default();
+            d.push(&frame);
+            assert_eq!(&d.next_frame().unwrap().unwrap().payload[..], &big[..]);
+        }
+        // Below the threshold, sent as is.
+        assert_eq!(
+            encode_compressed(b"small", Some(Codec::Zstd)),
+            encode(b"small")
+        );
     }
 
     #[test]

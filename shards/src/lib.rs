@@ -16,7 +16,7 @@ mod follow_hub;
 pub mod kv;
 pub mod limits;
 pub mod liveness;
-mod notify;
+pub mod notify;
 pub mod object_store_metrics;
 pub mod partition;
 pub mod placement;

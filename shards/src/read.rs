@@ -103,14 +103,19 @@ impl Partition {
                 Err(ShardError::RangeNotSatisfiable(tail))
             }
         };
-        let start = match req.start {
+        let requested = match req.start {
             ReadStart::SeqNum(s) if s > tail.seq_num => beyond(req.clamp)?,
             ReadStart::SeqNum(s) => s,
             ReadStart::Timestamp(t) if t > tail.timestamp => beyond(req.clamp)?,
             ReadStart::Timestamp(t) => self.seek_timestamp(&state, t, trim, tail.seq_num).await?,
             ReadStart::TailOffset(o) => tail.seq_num.saturating_sub(o),
+        };
+        let start = requested.max(trim);
+        // A start below the tail whose records are all trimmed finds nothing, as in
+        // s2-lite (whose trimmed records are gone): 200 with no records, never 416.
+        if requested < tail.seq_num && start >= tail.seq_num {
+            return Ok(output(meta.id, Vec::new(), None, tail.seq_num, tail));
         }
-        .max(trim);
         // Every page is bounded as a read batch is, whatever the caller asked.
         let limits = Limits {
             count: req

@@ -2,7 +2,9 @@
 //! 100-continue`, bounded heads and bodies. A malformed request gets a bare 400 (431 for an
 //! oversized head) and the connection closes; the server keeps serving others.
 
+use super::limits::CONNECTION_BYTES;
 use super::Conn;
+use crate::held_bytes::{Held, Lease, Room};
 use crate::http::{Request, Response};
 use crate::router::Session;
 use bytes::Bytes;
@@ -28,15 +30,24 @@ fn respond(r: Response) -> Stop {
     Stop::Respond(Box::new(r))
 }
 
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, mut buf: Vec<u8>, conn: Conn) {
+/// Serves one connection. `lease` is its share of the client budget: it grows with the
+/// read buffer (a head, a body arriving), so a connection holds only what the budget gave.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    mut buf: Vec<u8>,
+    conn: Conn,
+    mut lease: Lease,
+) {
     loop {
-        let outcome = one_request(&mut io, &mut buf, &conn).await;
+        let outcome = one_request(&mut io, &mut buf, &conn, &mut lease).await;
         let (resp, keep_alive, head_only, refused) = match outcome {
             Ok(Some((r, k, h))) => (r, k, h, false),
             Ok(None) | Err(Stop::Quiet) => return,
             Err(Stop::Respond(r)) => (*r, false, false, true),
         };
         let keep_alive = keep_alive && !conn.is_draining();
+        // The body, and its copy behind the head in the write.
+        let _response = conn.held.charge(2 * resp.body.len());
         // A client that stops reading its response must not hold the connection.
         let written = timeout(
             conn.timeouts.write,
@@ -75,56 +86,74 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     conn: &Conn,
+    lease: &mut Lease,
 ) -> Result<Option<(Response, bool, bool)>, Stop> {
-    let Some(head) = read_head(io, buf, conn).await? else {
+    let Some(head) = read_head(io, buf, conn, lease).await? else {
         return Ok(None);
     };
-    let body = read_body(io, buf, &head, conn).await?;
     let head_only = head.method == Method::HEAD;
     let keep_alive = head.keep_alive;
-    let req = Request {
-        method: head.method,
-        path: head.path,
-        query: head.query,
-        headers: head.headers,
-        body,
+    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
+    let body_framing = framing(&head.headers).map_err(|_| bad())?;
+    let mut req = Request {
+        method: head.method.clone(),
+        path: head.path.clone(),
+        query: head.query.clone(),
+        headers: head.headers.clone(),
+        body: Bytes::new(),
     };
+    // Sessions are told apart by their head: an append session's body is its input,
+    // streamed, never buffered.
     match conn.session(&req).await {
         None => {}
-        Some(Err(resp)) => return Ok(Some((resp, keep_alive, head_only))),
-        Some(Ok(Session::Sse(read, mut encoder))) => {
-            // An SSE session holds its connection as long as an S2S one: it counts the same.
+        Some(Err(resp)) if body_framing == Framing::None => {
+            return Ok(Some((resp, keep_alive, head_only)))
+        }
+        // Its body is not read: answer, then close.
+        Some(Err(resp)) => return Err(respond(resp)),
+        Some(Ok(session)) => {
+            // Every session holds its connection: each takes a session slot.
             let Some(_slot) = conn.session_slot() else {
-                return Ok(Some((Conn::no_session_slot(), false, head_only)));
+                return Err(respond(Conn::no_session_slot()));
             };
-            stream_sse(io, conn, &req, read, &mut encoder).await;
-            // The body ended with the session; this connection is done.
+            run_session(io, buf, conn, lease, &req, body_framing, session).await;
+            // The response ended with the session; this connection is done.
             return Err(Stop::Quiet);
         }
-        Some(Ok(_)) => {
-            let e = ApiError::new(
-                ErrorCode::BadHeader,
-                "S2S sessions (`content-type: s2s/proto`) need HTTP/2",
-            );
-            return Ok(Some((Response::error(&e), keep_alive, head_only)));
-        }
     }
+    let (body, _body_lease) = read_body(io, buf, &head, conn, lease).await?;
+    req.body = body;
     let resp = conn.route(req).await;
     Ok(Some((resp, keep_alive, head_only)))
 }
 
-/// An SSE read session over HTTP/1.1: a chunked body of events, until the session ends,
-/// the client goes away, or the server drains.
-async fn stream_sse<S: AsyncWrite + Unpin>(
+/// A session over HTTP/1.1: a chunked response of S2S frames or SSE events until the
+/// session ends, the client goes away, or (reads) the server drains; an append session's
+/// input is the request body (chunked or sized), decoded as it arrives.
+async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
+    buf: &mut Vec<u8>,
     conn: &Conn,
+    lease: &mut Lease,
     req: &Request,
-    read: crate::handlers::sessions::ReadSession,
-    encoder: &mut crate::handlers::sessions::SseReadEncoder,
+    body: Framing,
+    session: Session,
 ) {
+    use crate::handlers::sessions::{self, SessionIo, SessionOutput};
     use std::fmt::Write;
-    let head = conn.session_head(req, "text/event-stream");
-    let mut out = String::from("HTTP/1.1 200 OK\r\n");
+    let content_type = match session {
+        Session::Sse(..) => "text/event-stream",
+        _ => "s2s/proto",
+    };
+    let expects_continue = req
+        .header_str("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let mut out = String::new();
+    if expects_continue && body != Framing::None && buf.is_empty() {
+        out.push_str("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    out.push_str("HTTP/1.1 200 OK\r\n");
+    let head = conn.session_head(req, content_type);
     for (name, value) in head.headers.iter() {
         let _ = write!(out, "{}: {}\r\n", name, value.to_str().unwrap_or(""));
     }
@@ -136,30 +165,138 @@ async fn stream_sse<S: AsyncWrite + Unpin>(
     if io.write_all(out.as_bytes()).await.is_err() || io.flush().await.is_err() {
         return;
     }
-    let (tx, mut rx) = futures::channel::mpsc::channel::<Bytes>(8);
-    let session = crate::handlers::sessions::run_read(conn.cluster().clone(), read, encoder, tx);
-    let writer = async {
+    let (tx, mut rx) = futures::channel::mpsc::channel::<Held>(8);
+    let output = SessionOutput {
+        output: tx,
+        held: conn.held.clone(),
+    };
+    let (mut reader, mut writer) = AsyncReadExt::split(&mut *io);
+    let write_events = async {
         while let Some(event) = rx.next().await {
+            let event = &event.bytes;
             let mut chunk = format!("{:x}\r\n", event.len()).into_bytes();
-            chunk.extend_from_slice(&event);
+            chunk.extend_from_slice(event);
             chunk.extend_from_slice(b"\r\n");
-            let write = async { io.write_all(&chunk).await.and(io.flush().await) };
-            // A reader that stopped reading ends its session.
+            let write = async { writer.write_all(&chunk).await.and(writer.flush().await) };
+            // A client that stopped reading ends its session.
             if !matches!(timeout(conn.timeouts.write, write).await, Some(Ok(()))) {
                 return;
             }
         }
-        let _ = io.write_all(b"0\r\n\r\n").await;
-        let _ = io.flush().await;
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+        let _ = writer.flush().await;
     };
-    let both = futures::future::join(session, writer);
-    let _ = futures::future::select(std::pin::pin!(both), conn.draining()).await;
+    let cluster = conn.cluster().clone();
+    match session {
+        Session::Append(target) => {
+            let (in_tx, in_rx) = futures::channel::mpsc::channel::<Held>(8);
+            let input = SessionIo {
+                input: in_rx,
+                output: output.output,
+                held: output.held,
+            };
+            let both =
+                futures::future::join(sessions::run_append(cluster, target, input), write_events);
+            // The input ends with the body (or the client); the session then finishes its
+            // acks and ends the response.
+            let read_input = async {
+                stream_body(&mut reader, buf, body, in_tx, conn, lease).await;
+                futures::future::pending::<()>().await
+            };
+            let _ = futures::future::select(std::pin::pin!(both), std::pin::pin!(read_input)).await;
+        }
+        Session::Read(read, mut encoder) => {
+            let run = sessions::run_read(cluster, read, &mut encoder, output);
+            let both = futures::future::join(run, write_events);
+            // A follower never ends by itself: on shutdown, end it (clients resume).
+            let _ = futures::future::select(std::pin::pin!(both), conn.draining()).await;
+        }
+        Session::Sse(read, mut encoder) => {
+            let run = sessions::run_read(cluster, read, &mut encoder, output);
+            let both = futures::future::join(run, write_events);
+            let _ = futures::future::select(std::pin::pin!(both), conn.draining()).await;
+        }
+    }
+    drop((reader, writer));
+    // Whatever the client still sends is read briefly, so our last frames are not lost
+    // to a reset.
+    let _ = io.close().await;
+    if body != Framing::None {
+        linger(io, conn.timeouts.write).await;
+    }
+}
+
+/// An append session's request body, as it arrives, into the session's input: each piece
+/// is charged to the client budget, so a client outrunning the session waits in TCP.
+/// Returns when the body ends, the client goes away or idles past the idle deadline, or
+/// the framing is broken (the input then ends, and the session with it).
+async fn stream_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    body: Framing,
+    mut tx: futures::channel::mpsc::Sender<Held>,
+    conn: &Conn,
+    lease: &mut Lease,
+) {
+    let idle = conn.timeouts.idle;
+    match body {
+        Framing::None => {}
+        Framing::Length(n) => {
+            let mut left = n as usize;
+            while left > 0 {
+                if buf.is_empty() && read_more(reader, buf, idle, lease).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let take = left.min(buf.len());
+                left -= take;
+                let piece: Vec<u8> = buf.drain(..take).collect();
+                if !send_piece(&mut tx, conn, piece).await {
+                    return;
+                }
+            }
+        }
+        Framing::Chunked => {
+            let mut decoder = ChunkedDecoder::new(usize::MAX);
+            loop {
+                let done = match decoder.feed(buf) {
+                    Ok(done) => done,
+                    Err(_) => return,
+                };
+                if !send_piece(&mut tx, conn, decoder.take_body()).await || done {
+                    return;
+                }
+                if read_more(reader, buf, idle, lease).await.unwrap_or(0) == 0 {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One piece of session input, once the budget has room for it. `false`: the session
+/// is gone, or the budget stayed spent.
+async fn send_piece(
+    tx: &mut futures::channel::mpsc::Sender<Held>,
+    conn: &Conn,
+    piece: Vec<u8>,
+) -> bool {
+    use futures::SinkExt;
+    if piece.is_empty() {
+        return true;
+    }
+    let mut lease = conn.held.empty();
+    let deadline = Instant::now() + crate::held_bytes::SESSION_WAIT;
+    if lease.grow_to(piece.len(), deadline).await.is_err() {
+        return false;
+    }
+    tx.send(Held::new(Bytes::from(piece), lease)).await.is_ok()
 }
 
 async fn read_head<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     conn: &Conn,
+    lease: &mut Lease,
 ) -> Result<Option<Head>, Stop> {
     // Set by the head's first byte: the whole head must be in by then.
     let mut deadline: Option<Instant> = None;
@@ -186,8 +323,9 @@ async fn read_head<S: AsyncRead + Unpin>(
         let n = if buf.is_empty() {
             // An idle connection keeps no buffer of its last request.
             *buf = Vec::new();
+            lease.shrink_to(CONNECTION_BYTES);
             let draining = conn.draining();
-            let read = read_more(io, buf, conn.timeouts.idle);
+            let read = read_more(io, buf, conn.timeouts.idle, lease);
             match futures::future::select(std::pin::pin!(read), draining).await {
                 futures::future::Either::Left((n, _)) => n?,
                 futures::future::Either::Right(_) => return Ok(None),
@@ -199,7 +337,7 @@ async fn read_head<S: AsyncRead + Unpin>(
             if left.is_zero() {
                 return Err(Stop::Quiet);
             }
-            read_more(io, buf, left).await?
+            read_more(io, buf, left, lease).await?
         };
         if n == 0 {
             return if buf.is_empty() {
@@ -215,10 +353,21 @@ async fn read_more<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     limit: std::time::Duration,
+    lease: &mut Lease,
 ) -> Result<usize, Stop> {
     // Read straight into `buf`'s spare room: no buffer in the (long-lived) future.
     const READ_BYTES: usize = 16 * 1024;
     let len = buf.len();
+    // The buffer is the budget's before it grows; waiting here holds the client back.
+    buf.reserve(READ_BYTES);
+    let deadline = Instant::now() + limit;
+    if lease
+        .grow_to(CONNECTION_BYTES + buf.capacity(), deadline)
+        .await
+        .is_err()
+    {
+        return Err(respond(Conn::budget_spent()));
+    }
     buf.resize(len + READ_BYTES, 0);
     let read = timeout(limit, io.read(&mut buf[len..])).await;
     let n = match read {
@@ -239,6 +388,7 @@ async fn read_more_until<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     deadline: Instant,
     stall: std::time::Duration,
+    lease: &mut Lease,
 ) -> Result<usize, Stop> {
     let late = || {
         let e = ApiError::new(
@@ -251,7 +401,7 @@ async fn read_more_until<S: AsyncRead + Unpin>(
     if left.is_zero() {
         return late();
     }
-    match read_more(io, buf, left.min(stall)).await {
+    match read_more(io, buf, left.min(stall), lease).await {
         Err(Stop::Quiet) if left < stall && Instant::now() >= deadline => late(),
         other => other,
     }
@@ -261,17 +411,21 @@ fn too_large(headers: &HeaderMap) -> Stop {
     respond(super::body_too_large(headers))
 }
 
+/// Reads a whole body; the lease it comes with counts the body's own copy (the read
+/// buffer is counted by the connection's `lease`).
 async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     head: &Head,
     conn: &Conn,
-) -> Result<Bytes, Stop> {
+    lease: &mut Lease,
+) -> Result<(Bytes, Lease), Stop> {
     let h = &head.headers;
     let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
     let framing = framing(h).map_err(|_| bad())?;
+    let body_lease = conn.held.empty();
     let length = match framing {
-        Framing::None => return Ok(Bytes::new()),
+        Framing::None => return Ok((Bytes::new(), body_lease)),
         Framing::Length(n) if n > REQUEST_BODY_BYTES_MAX as u64 => return Err(too_large(h)),
         Framing::Length(n) => Some(n as usize),
         Framing::Chunked => None,
@@ -286,36 +440,52 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
             .map_err(|_| Stop::Quiet)?;
     }
     let (deadline, stall) = (Instant::now() + conn.timeouts.body(), conn.timeouts.request);
-    let Some(n) = length else {
-        return read_chunked(io, buf, h, deadline, stall).await;
-    };
-    while buf.len() < n {
-        if read_more_until(io, buf, deadline, stall).await? == 0 {
-            return Err(Stop::Quiet);
-        }
-    }
-    Ok(Bytes::from(buf.drain(..n).collect::<Vec<u8>>()))
+    // The read buffer grows for the body within the budget proper, not the head room.
+    lease.set_room(Room::Bodies);
+    let read = read_body_bytes(io, buf, h, length, deadline, stall, lease, body_lease).await;
+    lease.set_room(Room::Heads);
+    read
 }
 
-async fn read_chunked<S: AsyncRead + Unpin>(
+#[allow(clippy::too_many_arguments)]
+async fn read_body_bytes<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     h: &HeaderMap,
+    length: Option<usize>,
     deadline: Instant,
     stall: std::time::Duration,
-) -> Result<Bytes, Stop> {
-    let mut decoder = ChunkedDecoder::new(REQUEST_BODY_BYTES_MAX);
-    loop {
-        match decoder.feed(buf) {
-            Ok(true) => return Ok(Bytes::from(decoder.into_body())),
-            Ok(false) => {}
-            Err(BodyError::TooLarge) => return Err(too_large(h)),
-            Err(BodyError::Bad) => return Err(respond(Response::empty(StatusCode::BAD_REQUEST))),
+    lease: &mut Lease,
+    mut body_lease: Lease,
+) -> Result<(Bytes, Lease), Stop> {
+    let bad = || respond(Response::empty(StatusCode::BAD_REQUEST));
+    let spent = || respond(Conn::budget_spent());
+    let Some(n) = length else {
+        let mut decoder = ChunkedDecoder::new(REQUEST_BODY_BYTES_MAX);
+        loop {
+            match decoder.feed(buf) {
+                Ok(true) => return Ok((Bytes::from(decoder.into_body()), body_lease)),
+                Ok(false) => {}
+                Err(BodyError::TooLarge) => return Err(too_large(h)),
+                Err(BodyError::Bad) => return Err(bad()),
+            }
+            body_lease
+                .grow_to(decoder.body_len(), deadline)
+                .await
+                .map_err(|_| spent())?;
+            if read_more_until(io, buf, deadline, stall, lease).await? == 0 {
+                return Err(Stop::Quiet);
+            }
         }
-        if read_more_until(io, buf, deadline, stall).await? == 0 {
+    };
+    // The copy is taken whole before the body is read: never half a body waiting.
+    body_lease.grow_to(n, deadline).await.map_err(|_| spent())?;
+    while buf.len() < n {
+        if read_more_until(io, buf, deadline, stall, lease).await? == 0 {
             return Err(Stop::Quiet);
         }
     }
+    Ok((Bytes::from(buf.drain(..n).collect::<Vec<u8>>()), body_lease))
 }
 
 async fn write_response<S: AsyncWrite + Unpin>(

@@ -14,6 +14,19 @@ pub const H2_STREAMS_MAX: u32 = 100;
 /// a little over one full batch; the connection's covers several sessions at once.
 pub const H2_STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 pub const H2_CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+/// What each holder charges to the shard's client budget (`held_bytes`) at worst, beyond
+/// the bytes it buffers (which are charged as they come).
+/// An accepted socket: its task, state and kernel-facing buffers in user space.
+pub const CONNECTION_BYTES: usize = 8 * 1024;
+/// An HTTP/2 connection on top: the 64 KiB a peer may send before any window update
+/// (RFC 9113 fixes it), HPACK tables and frame buffers.
+pub const H2_CONNECTION_BYTES: usize = 96 * 1024;
+/// The window every HTTP/2 connection has, whatever we advertise (RFC 9113).
+pub const H2_DEFAULT_WINDOW_BYTES: u32 = 65_535;
+/// Bytes h2 queues per stream on the way out before the stream waits for the socket.
+pub const H2_SEND_BUFFER_BYTES: usize = 64 * 1024;
+/// An open HTTP/2 stream: its send queue (its head is charged by size).
+pub const H2_STREAM_BYTES: usize = H2_SEND_BUFFER_BYTES;
 /// Connections one shard serves at once; past it new connections are closed at accept,
 /// so file descriptors stay bounded.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;

@@ -10,6 +10,7 @@ mod http2;
 pub mod limits;
 mod rewind;
 
+use crate::held_bytes::{HeldBytes, Lease};
 use crate::http::{Request, Response};
 use crate::router::{self, RouterConfig};
 use futures::future::{select, Either, FutureExt};
@@ -28,6 +29,8 @@ pub struct AcceptorConfig {
     pub addr: SocketAddr,
     pub router: RouterConfig,
     pub timeouts: limits::Timeouts,
+    /// Each shard's budget for what it holds for clients (see `held_bytes`).
+    pub held_bytes_per_shard: usize,
 }
 
 /// What a connection task carries: how to route, and whether to wind down.
@@ -43,6 +46,8 @@ pub struct Conn {
     /// The peer of this connection (unspecified until accepted).
     peer: std::net::IpAddr,
     pub(crate) timeouts: limits::Timeouts,
+    /// This shard's budget for bytes held for clients.
+    pub(crate) held: HeldBytes,
 }
 
 /// Counts one open session, on the shard and for its client; dropping it gives both back.
@@ -75,6 +80,14 @@ impl Conn {
         Response::error(&protocol::error::ApiError::new(
             protocol::error::ErrorCode::Unavailable,
             "too many sessions on this server; retry later",
+        ))
+    }
+
+    /// The answer when the client budget stayed spent: 503, retryable.
+    pub fn budget_spent() -> Response {
+        Response::error(&protocol::error::ApiError::new(
+            protocol::error::ErrorCode::Unavailable,
+            "the server is holding too much client data; retry later",
         ))
     }
 
@@ -169,6 +182,7 @@ async fn serve(
         clients: client_limits::ClientLimits::default(),
         peer: std::net::Ipv4Addr::UNSPECIFIED.into(),
         timeouts: cfg.timeouts,
+        held: HeldBytes::new(cfg.held_bytes_per_shard),
     };
     let open = Rc::new(Cell::new(0usize));
     loop {
@@ -192,6 +206,11 @@ async fn serve(
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
+        // Past the client budget, new connections are refused like past the count.
+        let Some(lease) = conn.held.try_take_for_head(limits::CONNECTION_BYTES) else {
+            drop(stream);
+            continue;
+        };
         // One client may not hold more than its share of the pool.
         let Some(client_slot) = conn
             .clients
@@ -205,7 +224,7 @@ async fn serve(
         let slot = Counted::new(&open);
         spawn_isolated("connection", async move {
             let _slots = (slot, client_slot);
-            connection(stream, conn).await;
+            connection(stream, conn, lease).await;
         });
     }
     drop(listener);
@@ -215,7 +234,7 @@ async fn serve(
     }
 }
 
-async fn connection(mut stream: TcpStream, conn: Conn) {
+async fn connection(mut stream: TcpStream, conn: Conn, lease: Lease) {
     let _ = stream.set_nodelay(true);
     // Nothing is allocated for a socket that has sent nothing yet.
     let mut buf = Vec::new();
@@ -236,8 +255,8 @@ async fn connection(mut stream: TcpStream, conn: Conn) {
     // Boxed: an idle connection waiting above is then only this small future, not one
     // sized for the largest state of either protocol (tens of KiB per socket).
     if buf.starts_with(H2_PREFACE) {
-        Box::pin(http2::serve(rewind::Rewind::new(buf, stream), conn)).await;
+        Box::pin(http2::serve(rewind::Rewind::new(buf, stream), conn, lease)).await;
     } else {
-        Box::pin(http1::serve(stream, buf, conn)).await;
+        Box::pin(http1::serve(stream, buf, conn, lease)).await;
     }
 }

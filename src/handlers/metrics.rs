@@ -33,11 +33,19 @@ pub fn render(cluster: &shards::Cluster) -> Response {
          strand_partitions_closed {}\n\
          # HELP strand_stream_states_evicted_total Idle stream states dropped from memory (reloaded on use).\n\
          # TYPE strand_stream_states_evicted_total counter\n\
-         strand_stream_states_evicted_total {}\n",
+         strand_stream_states_evicted_total {}\n\
+         # HELP strand_client_bytes_held Bytes held for clients (connections, buffers, windows, bodies, session frames).\n\
+         # TYPE strand_client_bytes_held gauge\n\
+         strand_client_bytes_held {}\n\
+         # HELP strand_client_bytes_held_peak The most bytes held for clients at once since start.\n\
+         # TYPE strand_client_bytes_held_peak gauge\n\
+         strand_client_bytes_held_peak {}\n",
         shards::runtime::task_panics(),
         cluster.dead_threads().len() - cluster.closed_partitions().len(),
         cluster.closed_partitions().len(),
-        shards::partition::states_evicted()
+        shards::partition::states_evicted(),
+        crate::held_bytes::held_totals().0,
+        crate::held_bytes::held_totals().1,
     );
     Response::with_body(
         StatusCode::OK,

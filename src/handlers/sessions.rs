@@ -8,6 +8,7 @@
 use super::records::{auto_create, read_params};
 use super::{basin_header, path_stream};
 use crate::error::{from_shard, Failure};
+use crate::held_bytes::{Held, HeldBytes, SESSION_WAIT};
 use crate::http::Request;
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -28,10 +29,39 @@ const APPEND_SESSION_INFLIGHT_MAX: usize = 256;
 /// time out after 20 s).
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The two directions of a session, as the transport sees them.
+/// The two directions of a session, as the transport sees them. Every byte on the way in
+/// or out holds a lease on the shard's client budget (`held`), and so does what the
+/// session buffers itself (a partly received frame).
 pub struct SessionIo {
-    pub input: mpsc::Receiver<Bytes>,
-    pub output: mpsc::Sender<Bytes>,
+    pub input: mpsc::Receiver<Held>,
+    pub output: mpsc::Sender<Held>,
+    pub held: HeldBytes,
+}
+
+/// The answer when the client budget stayed spent: 503, retryable.
+fn budget_spent() -> Failure {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "the server is holding too much client data; retry later",
+    )
+    .into()
+}
+
+/// Sends `bytes` once the budget has room for them (or fails the session with 503).
+async fn send_held(
+    output: &mut mpsc::Sender<Held>,
+    held: &HeldBytes,
+    bytes: Bytes,
+) -> Result<(), Stop> {
+    let mut lease = held.empty();
+    let deadline = Instant::now() + SESSION_WAIT;
+    if lease.grow_to(bytes.len(), deadline).await.is_err() {
+        return Err(Stop::Failed(budget_spent()));
+    }
+    output
+        .send(Held::new(bytes, lease))
+        .await
+        .map_err(|_| Stop::Closed)
 }
 
 /// What a session needs, checked before the response starts (errors are plain HTTP).
@@ -80,6 +110,8 @@ async fn ensure_stream(
 
 pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: SessionIo) {
     let mut decoder = s2s::Decoder::default();
+    // What the decoder holds of frames not yet whole.
+    let mut partial = io.held.empty();
     let mut acks = FuturesOrdered::new();
     let mut input_open = true;
     // The first failure: sent as a terminal frame once earlier acks are out.
@@ -108,7 +140,18 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                 }
             }
             Event::Chunk(Some(chunk)) => {
-                decoder.push(&chunk);
+                // The chunk's own lease moves to the decoder's copy.
+                let deadline = Instant::now() + SESSION_WAIT;
+                if partial
+                    .grow_to(decoder.buffered() + chunk.bytes.len(), deadline)
+                    .await
+                    .is_err()
+                {
+                    failure = Some(budget_spent());
+                    continue;
+                }
+                decoder.push(&chunk.bytes);
+                drop(chunk);
                 loop {
                     let input = match next_input(&mut decoder) {
                         Ok(Some(input)) => input,
@@ -145,11 +188,19 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                         break;
                     }
                 }
+                // Taken frames are the shard's now (counted as appends in flight).
+                partial.shrink_to(decoder.buffered());
             }
             Event::Ack(Some(Ok(ack))) => {
                 let frame = s2s::encode(&ack.to_proto().encode_to_vec());
-                if io.output.send(frame).await.is_err() {
-                    return;
+                match send_held(&mut io.output, &io.held, frame).await {
+                    Ok(()) => {}
+                    Err(Stop::Closed) => return,
+                    Err(Stop::Failed(f)) => {
+                        failure = Some(f);
+                        acks = FuturesOrdered::new();
+                        input_open = false;
+                    }
                 }
             }
             Event::Ack(Some(Err(e))) => {
@@ -162,12 +213,15 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
         }
     }
     if let Some(f) = failure {
-        let _ = io.output.send(terminal(f)).await;
+        // The last frame is small and always sent: charged, not waited for.
+        let frame = terminal(f);
+        let lease = io.held.charge(frame.len());
+        let _ = io.output.send(Held::new(frame, lease)).await;
     }
 }
 
 enum Event {
-    Chunk(Option<Bytes>),
+    Chunk(Option<Held>),
     Ack(Option<Result<records::AppendAck, ShardError>>),
 }
 
@@ -259,13 +313,30 @@ pub trait ReadEncoder {
 
 /// S2S: `ReadBatch` frames; a heartbeat is an empty batch with the tail; errors are
 /// terminal frames; a normal end is just the end of the body.
-pub struct S2sReadEncoder;
+pub struct S2sReadEncoder {
+    /// Server→client frame compression, from the request's `accept-encoding`.
+    codec: Option<protocol::compression::Codec>,
+}
+
+impl S2sReadEncoder {
+    pub fn new(req: &Request) -> Self {
+        let values = req
+            .headers
+            .get_all(http::header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Self {
+            codec: protocol::compression::negotiate_frames(values),
+        }
+    }
+}
 
 impl ReadEncoder for S2sReadEncoder {
     fn encode(&mut self, event: ReadEvent<'_>) -> Option<Bytes> {
         match event {
-            ReadEvent::Batch(recs, tail) => Some(s2s::encode(
+            ReadEvent::Batch(recs, tail) => Some(s2s::encode_compressed(
                 &records::read_batch_proto(recs, tail).encode_to_vec(),
+                self.codec,
             )),
             ReadEvent::Heartbeat(tail) => Some(s2s::encode(
                 &records::read_batch_proto(&[], Some(tail)).encode_to_vec(),
@@ -323,29 +394,36 @@ enum Stop {
     Failed(Failure),
 }
 
+/// Where a read session's frames go, and the budget they are counted in.
+pub struct SessionOutput {
+    pub output: mpsc::Sender<Held>,
+    pub held: HeldBytes,
+}
+
 pub async fn run_read(
     cluster: Cluster,
     session: ReadSession,
     encoder: &mut dyn ReadEncoder,
-    mut output: mpsc::Sender<Bytes>,
+    mut out: SessionOutput,
 ) {
-    let last = match read_loop(&cluster, session, encoder, &mut output).await {
+    let last = match read_loop(&cluster, session, encoder, &mut out).await {
         Ok(()) => ReadEvent::Done,
         Err(Stop::Failed(f)) => ReadEvent::Error(f),
         Err(Stop::Closed) => return,
     };
     if let Some(bytes) = encoder.encode(last) {
-        let _ = output.send(bytes).await;
+        let lease = out.held.charge(bytes.len());
+        let _ = out.output.send(Held::new(bytes, lease)).await;
     }
 }
 
 async fn emit(
-    output: &mut mpsc::Sender<Bytes>,
+    out: &mut SessionOutput,
     encoder: &mut dyn ReadEncoder,
     event: ReadEvent<'_>,
 ) -> Result<(), Stop> {
     match encoder.encode(event) {
-        Some(bytes) => output.send(bytes).await.map_err(|_| Stop::Closed),
+        Some(bytes) => send_held(&mut out.output, &out.held, bytes).await,
         None => Ok(()),
     }
 }
@@ -354,7 +432,7 @@ async fn read_loop(
     cluster: &Cluster,
     session: ReadSession,
     encoder: &mut dyn ReadEncoder,
-    output: &mut mpsc::Sender<Bytes>,
+    output: &mut SessionOutput,
 ) -> Result<(), Stop> {
     let ReadSession {
         target,
@@ -447,6 +525,11 @@ async fn read_loop(
             )));
         }
         if following && out.records.is_empty() && out.next_seq == next {
+            // The session's `wait` ran out with nothing new: it ends without another
+            // heartbeat (s2-lite sends one only when following starts and while idle).
+            if session_wait.is_some_and(|w| last_activity.elapsed() >= w) {
+                return Ok(());
+            }
             // A quiet interval: heartbeat.
             emit(output, encoder, ReadEvent::Heartbeat(out.durable_tail)).await?;
         }

@@ -343,3 +343,170 @@ async fn bombs_and_garbage_bodies_get_s2_errors_and_cost_no_memory() {
     eprintln!("RSS grew {grown} KiB over the bombs");
     assert!(grown < 64 * 1024, "RSS grew {grown} KiB");
 }
+
+/// What the server holds for clients over all shards, now and at most (`/metrics`).
+fn client_bytes_held(server: &Server) -> (u64, u64) {
+    let (_, metrics) = try_http(server.port, "GET", "/metrics", &[], "").unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    (
+        value("strand_client_bytes_held"),
+        value("strand_client_bytes_held_peak"),
+    )
+}
+
+/// Thousands of uploads that never finish, over HTTP/2 (many streams per connection) and
+/// HTTP/1.1: before the client budget each buffered its body (GiBs); now the server holds
+/// at most its budget, slows the rest by flow control, answers them 503 or 408, and then
+/// serves as before.
+#[tokio::test]
+async fn uploads_that_never_finish_are_held_to_the_client_budget() {
+    // 512 MiB: an eighth, 64 MiB, for clients (32 MiB per shard on two shards).
+    let server = Server::start(&[
+        "--memory-bytes",
+        "536870912",
+        "--request-timeout-ms",
+        "2000",
+        "--write-timeout-ms",
+        "1000",
+    ]);
+    let basin = prepare(&server).await;
+    let budget: u64 = 64 << 20;
+    let rss_before = server.rss_kib();
+    server.reset_peak_rss();
+    const BODY: usize = 1 << 20;
+
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let (port, basin) = (server.port, basin.clone());
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let mut streams = Vec::new();
+            let mut client = client;
+            for _ in 0..100 {
+                let Ok(ready) = client.clone().ready().await else {
+                    break;
+                };
+                client = ready;
+                let req = http::Request::post("/v1/streams/s/records")
+                    .header("s2-basin", basin.as_str())
+                    .header("content-type", "application/json")
+                    .body(())
+                    .unwrap();
+                let Ok((resp, mut stream)) = client.send_request(req, false) else {
+                    break;
+                };
+                // All but the end: the body never completes.
+                let _ = stream.send_data(bytes::Bytes::from(vec![b' '; BODY - 1]), false);
+                streams.push((resp, stream));
+            }
+            // Hold them until the server gives up on them.
+            let mut statuses = Vec::new();
+            for (resp, _stream) in streams {
+                match tokio::time::timeout(Duration::from_secs(30), resp).await {
+                    Ok(Ok(r)) => statuses.push(r.status().as_u16()),
+                    Ok(Err(e)) => {
+                        eprintln!("h2 stream: {e}");
+                        statuses.push(0)
+                    }
+                    Err(_) => statuses.push(1),
+                }
+            }
+            driver.abort();
+            statuses
+        }));
+    }
+    // Once HTTP/2 has spent the budget (or all its bodies are in), HTTP/1.1 joins in: 300
+    // connections each declaring 2 MiB and sending all but one byte. Past the budget
+    // their connections are refused or answered 503.
+    let t = Instant::now();
+    while client_bytes_held(&server).0 < budget * 9 / 10 && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut h1 = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", server.port)) else {
+            continue;
+        };
+        s.set_nonblocking(true).unwrap();
+        let head = format!(
+            "POST /v1/streams/s/records HTTP/1.1\r\nhost: x\r\ns2-basin: {basin}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            2 * BODY
+        );
+        let _ = s.write_all(head.as_bytes());
+        let mut body = vec![b' '; 2 * BODY - 1];
+        // Nonblocking: as much as the server takes now; the rest keeps pushing below.
+        let sent = s.write(&body).unwrap_or(0);
+        body.drain(..sent);
+        h1.push((s, body));
+    }
+    let pusher = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < until {
+            for (s, body) in h1.iter_mut() {
+                if !body.is_empty() {
+                    if let Ok(n) = s.write(body) {
+                        body.drain(..n);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h1
+    });
+
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for t in tasks {
+        for s in t.await.unwrap() {
+            *statuses.entry(s).or_default() += 1;
+        }
+    }
+    drop(pusher.join().unwrap());
+    let peak_rss = server.peak_rss_kib();
+    let (_, held_peak) = client_bytes_held(&server);
+    eprintln!(
+        "h2 answers {statuses:?}; peak held {} KiB of a {} KiB budget; peak RSS +{} KiB",
+        held_peak >> 10,
+        budget >> 10,
+        peak_rss.saturating_sub(rss_before)
+    );
+    // Every stream was answered (nothing hung): refused for time or budget, never taken,
+    // or its connection was refused (0) once the budget was spent.
+    assert!(
+        statuses.keys().all(|s| [0, 408, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains_key(&503),
+        "the budget was reached: {statuses:?}"
+    );
+    // Heads have an eighth more room; charges for responses may overdraw a little.
+    assert!(
+        held_peak <= budget + budget / 8 + (4 << 20),
+        "held {held_peak} of {budget}"
+    );
+    // 2400 bodies of 1 MiB and 300 of 2 MiB were offered: ~3 GiB without the budget.
+    let grown = peak_rss.saturating_sub(rss_before);
+    assert!(grown < 256 * 1024, "peak RSS grew {grown} KiB");
+    assert_serving(&server, &basin, "uploads that never finish");
+    // Nothing leaked: with the attackers gone the budget empties (our own /metrics request
+    // holds a little while it asks).
+    let t = Instant::now();
+    let held = loop {
+        let (held, _) = client_bytes_held(&server);
+        if held < 256 << 10 || t.elapsed() > Duration::from_secs(10) {
+            break held;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(held < 256 << 10, "{held} bytes still held");
+}

@@ -65,6 +65,15 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
     }
 }
 
+/// Runs `fut` on a fresh, unpinned executor on this thread (tests and tools, not shards).
+pub fn block_on_local<T: 'static>(fut: impl Future<Output = T> + 'static) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(1 << 20)
+        .make()
+        .expect("glommio executor starts")
+        .run(fut)
+}
+
 /// The CPUs this process may run on, in order.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: sched_getaffinity writes into the zeroed set we own.
