@@ -174,9 +174,15 @@ pub struct LocationName;
 impl<'de> Deserialize<'de> for LocationName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.is_empty() || s.chars().count() > 64 {
+        // s2-common's checks and wording, in its order.
+        if s.is_empty() {
             return Err(serde::de::Error::custom(
-                "location name must be between 1 and 64 characters in length",
+                "location name must be at least 1 character in length",
+            ));
+        }
+        if s.chars().count() > 64 {
+            return Err(serde::de::Error::custom(
+                "location name must be at most 64 characters in length",
             ));
         }
         if !s
@@ -184,7 +190,7 @@ impl<'de> Deserialize<'de> for LocationName {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '-'))
         {
             return Err(serde::de::Error::custom(
-                "location name must comprise letters, numbers, colons, periods, and hyphens",
+                "location name must comprise ASCII letters, numbers, colons, hyphens, and periods",
             ));
         }
         Ok(LocationName)

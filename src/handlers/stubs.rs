@@ -6,7 +6,7 @@ use super::{json_body, HandlerResult};
 use crate::http::Request;
 use protocol::error::{ApiError, ErrorCode};
 use protocol::json::IssueAccessTokenRequest;
-use protocol::query::{parse_pairs, single, unsigned};
+use protocol::query::parse_pairs;
 
 fn not_implemented() -> HandlerResult {
     Err(ApiError::new(ErrorCode::NotImplemented, "Not implemented").into())
@@ -41,28 +41,56 @@ const BASIN_SETS: &[&str] = &[
 ];
 const STREAM_SETS: &[&str] = &["storage"];
 
-/// `/v1/metrics[/{basin}[/{stream}]]`: `set` is required and must name a known set.
+const INTERVALS: &[&str] = &["minute", "hour", "day"];
+
+/// `/v1/metrics[/{basin}[/{stream}]]`: the query is checked as s2-lite's extractor does
+/// (serde, field by field in the order given), then answered 501.
 pub fn metrics(req: &Request, depth: usize) -> HandlerResult {
     let pairs = parse_pairs(&req.query);
-    let set = single(&pairs, "set")
-        .map_err(ApiError::bad_query)?
-        .ok_or_else(|| ApiError::bad_query("missing field `set`"))?;
-    let known = [ACCOUNT_SETS, BASIN_SETS, STREAM_SETS][depth];
-    if !known.contains(&set) {
-        return Err(ApiError::bad_query(format!(
-            "set: unknown variant `{set}`, expected one of {}",
-            known
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into());
+    let sets = [ACCOUNT_SETS, BASIN_SETS, STREAM_SETS][depth];
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &pairs {
+        let key = key.as_str();
+        if !["set", "start", "end", "interval"].contains(&key) {
+            continue;
+        }
+        if seen.contains(&key) {
+            return Err(ApiError::bad_query(format!("duplicate field `{key}`")).into());
+        }
+        seen.push(key);
+        let known = match key {
+            "set" => sets,
+            "interval" => INTERVALS,
+            _ => {
+                value
+                    .parse::<u32>()
+                    .map_err(|e| ApiError::bad_query(format!("{key}: {e}")))?;
+                continue;
+            }
+        };
+        if !known.contains(&value.as_str()) {
+            return Err(ApiError::bad_query(format!(
+                "{key}: unknown variant `{value}`, {}",
+                expected_variants(known)
+            ))
+            .into());
+        }
     }
-    for field in ["start", "end"] {
-        unsigned::<u32>(&pairs, field).map_err(ApiError::bad_query)?;
+    if !seen.contains(&"set") {
+        return Err(ApiError::bad_query("missing field `set`").into());
     }
     not_implemented()
+}
+
+/// serde's wording for the variants an enum accepts.
+fn expected_variants(known: &[&str]) -> String {
+    let quoted: Vec<String> = known.iter().map(|s| format!("`{s}`")).collect();
+    match quoted.as_slice() {
+        [] => "there are no variants".to_owned(),
+        [one] => format!("expected {one}"),
+        [a, b] => format!("expected {a} or {b}"),
+        all => format!("expected one of {}", all.join(", ")),
+    }
 }
 
 pub fn locations() -> HandlerResult {
