@@ -168,6 +168,7 @@ async fn pump(cluster: Cluster, key: Key, hub: Rc<Hub>) {
             until: None,
             wait: Some(POLL_WAIT),
             may_follow: Some(true),
+            incarnation: Some(key.2),
         };
         match cluster.read(key.0.clone(), key.1.clone(), req).await {
             Ok(out) if out.stream_id != key.2 => break,
@@ -278,7 +279,7 @@ pub(crate) async fn follow(
             }
         }
     }
-    let (basin, stream, _) = key;
+    let (basin, stream, stream_id) = key;
     let req = ReadRequest {
         start: ReadStart::SeqNum(from),
         clamp: false,
@@ -287,6 +288,7 @@ pub(crate) async fn follow(
         until: None,
         wait: Some(deadline.saturating_duration_since(Instant::now())),
         may_follow: Some(true),
+        incarnation: Some(stream_id),
     };
     cluster.read(basin, stream, req).await
 }

@@ -30,6 +30,11 @@ pub struct ReadRequest {
     pub wait: Option<Duration>,
     /// Overrides whether a read at the tail may wait (sessions decide this themselves).
     pub may_follow: Option<bool>,
+    /// A session's next read of the stream incarnation it has been reading: served even
+    /// once that stream is marked deleted, until its records are gone, so live readers
+    /// still get the terminal trim record deletion appends; at the tail of a deleted
+    /// stream it fails at once (stream not found) instead of waiting.
+    pub incarnation: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,7 +88,17 @@ impl Partition {
         stream: &StreamName,
         req: ReadRequest,
     ) -> Result<ReadOutput, ShardError> {
-        let meta = self.get_stream(basin, stream)?.meta;
+        let meta = match req.incarnation {
+            Some(id) => self
+                .stream_meta(basin, stream)
+                .filter(|m| m.id == id)
+                .ok_or_else(|| ShardError::StreamNotFound {
+                    basin: basin.clone(),
+                    stream: stream.clone(),
+                })?,
+            None => self.get_stream(basin, stream)?.meta,
+        };
+        let deleted = meta.deleted_at_nanos.is_some();
         crate::append::refuse_encrypted(&meta)?;
         if req.count == Some(0) || req.bytes == Some(0) {
             return Ok(ReadOutput {
@@ -130,6 +145,12 @@ impl Partition {
             let records = self.collect(&state, start, tail.seq_num, limits).await?;
             return Ok(output(meta.id, records, None, start, tail));
         }
+        if deleted {
+            return Err(ShardError::StreamNotFound {
+                basin: basin.clone(),
+                stream: stream.clone(),
+            });
+        }
         let wait = req.wait.unwrap_or_default();
         let may_follow = req.may_follow.unwrap_or(
             !wait.is_zero() || (req.count.is_none() && req.bytes.is_none() && req.until.is_none()),
@@ -153,6 +174,16 @@ impl Partition {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || timeout(left, changed).await.is_none() {
                 return Ok(output(meta.id, Vec::new(), None, start, now_tail));
+            }
+            // Woken by a deletion (of this incarnation): nothing more will come.
+            let live = self
+                .stream_meta(basin, stream)
+                .is_some_and(|m| m.id == meta.id && m.deleted_at_nanos.is_none());
+            if !live {
+                return Err(ShardError::StreamNotFound {
+                    basin: basin.clone(),
+                    stream: stream.clone(),
+                });
             }
         }
     }

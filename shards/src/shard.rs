@@ -286,6 +286,7 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
             let _ = reply.send(Box::pin(p.reconfigure_stream(basin, stream, patch, view)).await);
         }
         Op::DeleteStream(basin, stream, reply) => {
+            Box::pin(append_terminal_trim(&p, &pipeline, &basin, &stream)).await;
             let result = Box::pin(p.delete_stream(basin.clone(), stream.clone())).await;
             if let Ok(true) = result {
                 deletion::spawn_stream_cleanup(p.clone(), basin, stream);
@@ -321,6 +322,38 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         Op::CheckTail(basin, stream, reply) => {
             let _ = reply.send(Box::pin(p.check_tail(&basin, &stream)).await);
         }
+    }
+}
+
+/// What s2-lite appends to a stream it deletes: a trim command record past everything,
+/// so its live readers see the stream end (then the session error) at once. It is an
+/// ordinary record here (no trim point moves: the whole stream goes with its deletion),
+/// stamped now; a stream that cannot take it (encrypted, storage failing) is deleted
+/// without it.
+async fn append_terminal_trim(
+    p: &Rc<Partition>,
+    pipeline: &Rc<AppendPipeline>,
+    basin: &protocol::names::BasinName,
+    stream: &protocol::names::StreamName,
+) {
+    use protocol::records::{AppendInput, AppendRecord};
+    if p.get_stream(basin, stream).is_err() {
+        return;
+    }
+    let input = AppendInput {
+        records: vec![AppendRecord {
+            timestamp: Some(p.now_nanos() / 1_000_000),
+            headers: vec![(bytes::Bytes::new(), bytes::Bytes::from_static(b"trim"))],
+            body: bytes::Bytes::copy_from_slice(&u64::MAX.to_be_bytes()),
+        }],
+        match_seq_num: None,
+        fencing_token: None,
+    };
+    if let Err(e) = p
+        .append(pipeline, basin, stream, input, vec![None], None)
+        .await
+    {
+        tracing::debug!(error = %e, "terminal trim record not appended");
     }
 }
 

@@ -38,7 +38,7 @@ impl Partition {
         }
     }
 
-    fn stream_meta(&self, basin: &BasinName, stream: &StreamName) -> Option<StreamMeta> {
+    pub(crate) fn stream_meta(&self, basin: &BasinName, stream: &StreamName) -> Option<StreamMeta> {
         self.streams.borrow().get(basin)?.get(stream).cloned()
     }
 
@@ -165,11 +165,17 @@ impl Partition {
         if current.deleted_at_nanos.is_some() {
             return Ok(false);
         }
+        let id = current.id;
         let meta = StreamMeta {
             deleted_at_nanos: Some(self.now_nanos()),
             ..current
         };
-        self.put_stream(&basin, &stream, meta).await.map(|_| true)
+        self.put_stream(&basin, &stream, meta).await?;
+        // Readers waiting at the tail learn of the deletion now, not at their deadline.
+        if let Some(state) = self.states.borrow().get(&id) {
+            state.borrow().changed.notify_all();
+        }
+        Ok(true)
     }
 
     /// Final step of a stream's deletion: its metadata goes and the name is free again.

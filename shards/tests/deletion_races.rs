@@ -49,6 +49,7 @@ fn stream_id(cluster: &Cluster, stream: &str) -> u64 {
         until: None,
         wait: None,
         may_follow: Some(false),
+        incarnation: None,
     };
     block(cluster.read(b, s, req)).unwrap().stream_id
 }

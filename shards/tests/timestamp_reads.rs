@@ -50,6 +50,7 @@ fn first_at(cluster: &Cluster, stream: &str, t: u64) -> Result<u64, ShardError> 
         until: None,
         wait: None,
         may_follow: Some(false),
+        incarnation: None,
     };
     let out = futures::executor::block_on(cluster.read(b, s, req))?;
     Ok(out.records.first().map_or(out.next_seq, |r| r.seq_num))

@@ -165,6 +165,7 @@ pub(crate) fn read_params(query: &str) -> Result<(ReadRequest, bool), ApiError> 
             until,
             wait: wait.map(|w| Duration::from_secs(w as u64)),
             may_follow: None,
+            incarnation: None,
         },
         limited,
     ))

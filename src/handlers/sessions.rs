@@ -296,6 +296,17 @@ pub async fn prepare_read(
     })
 }
 
+/// A session's stream went away under it (deleted, or deleted and re-created): s2-lite's
+/// live readers see its streamer end, so they get this, not `stream_not_found`.
+fn gone_mid_session(e: ShardError) -> Failure {
+    match e {
+        ShardError::StreamNotFound { .. } => {
+            ApiError::new(ErrorCode::Unavailable, "streamer missing in action").into()
+        }
+        e => from_shard(e),
+    }
+}
+
 /// What a read session says, whatever its encoding (S2S frames or SSE events).
 pub enum ReadEvent<'a> {
     /// Records; `tail` only on live batches.
@@ -510,14 +521,15 @@ async fn read_loop(
                 until: params.until,
                 wait: Some(wait),
                 may_follow: Some(true),
+                incarnation: Some(stream_id),
             };
             cluster
                 .read(target.basin.clone(), target.stream.clone(), req)
                 .await
         }
-        .map_err(|e| Stop::Failed(from_shard(e)))?;
+        .map_err(|e| Stop::Failed(gone_mid_session(e)))?;
         if out.stream_id != stream_id {
-            return Err(Stop::Failed(from_shard(
+            return Err(Stop::Failed(gone_mid_session(
                 shards::ShardError::StreamNotFound {
                     basin: target.basin.clone(),
                     stream: target.stream.clone(),

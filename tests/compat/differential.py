@@ -275,7 +275,11 @@ CASES = [
      lambda: b""),
     ("s2s append missing stream", "POST", "/v1/streams/nope/records", SB({"content-type": "s2s/proto"}), lambda: b""),
     ("s2s appended", "GET", "/v1/streams/s2s1/records?seq_num=0", SB(basin="diff-basin-3"), None),
-    ("delete data stream", "DELETE", "/v1/streams/a", SB(), None),
+    # a live follower of a deleted stream: the terminal trim record, then the error, at once
+    ("sse follower of deleted stream", "FOLLOW_DELETE", "/v1/streams/a/records?seq_num=8", SB({"accept": "text/event-stream"}), None),
+    ("create for s2s follower", "POST", "/v1/streams", SB(), '{"stream":"a2"}'),
+    ("s2s follower of deleted stream", "FOLLOW_DELETE", "/v1/streams/a2/records?seq_num=0", SB({"content-type": "s2s/proto"}), None),
+    ("read deleted stream", "GET", "/v1/streams/a/records?seq_num=0", SB(), None),
     # basin deletion
     ("delete unknown basin", "DELETE", "/v1/basins/diff-basin-nope", {}, None),
     ("delete basin 2", "DELETE", "/v1/basins/" + B2, {}, None),
@@ -407,12 +411,50 @@ def send(base, method, path, headers, body):
     return r.status, hdrs, NOW_MS.sub("<now>", TS.sub('"<ts>"', data))
 
 
+def follow_delete(base, path, headers):
+    """Follows a stream, deletes it once the follower is at the tail, and returns what the
+    follower saw and whether it ended within 3 s of the deletion."""
+    u = urllib.parse.urlparse(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    seen = b""
+    # Until the follower reaches the tail: a ping (SSE) or a heartbeat frame (S2S, which
+    # comes after any catch-up frames; the first frame read is enough for these cases).
+    while b"event: ping" not in seen and not (seen and headers.get("content-type") == "s2s/proto"):
+        chunk = r.read1(65536)
+        if not chunk:
+            break
+        seen += chunk
+    d = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    d.request("DELETE", path.split("/records")[0], headers={"s2-basin": headers["s2-basin"]})
+    deleted = d.getresponse().status
+    d.close()
+    started = time.monotonic()
+    seen += r.read()
+    prompt = time.monotonic() - started < 3
+    c.close()
+    if headers.get("content-type") == "s2s/proto":
+        data = s2s_frames(seen)
+    else:
+        data = seen.decode("utf-8", "replace")
+    return r.status, deleted, prompt, NOW_MS.sub("<now>", TS.sub('"<ts>"', data))
+
+
 def main():
     strand, lite = sys.argv[1], sys.argv[2]
     passed = failed = 0
     for name, method, path, headers, body in CASES:
         if "-v" in sys.argv[3:]:
             print("case", name, file=sys.stderr, flush=True)
+        if method == "FOLLOW_DELETE":
+            a, b = follow_delete(strand, path, headers), follow_delete(lite, path, headers)
+            if a == b:
+                passed += 1
+            else:
+                failed += 1
+                print(f"DIFF {name}: GET {path}\n  strand: {a}\n  lite:   {b}")
+            continue
         if method == "SETTLE":
             until = time.monotonic() + 5
             while time.monotonic() < until:

@@ -319,18 +319,35 @@ async fn followers_of_a_deleted_stream_are_told() {
         .delete_stream(DeleteStreamInput::new("s".parse().unwrap()))
         .await
         .unwrap();
+    // As from s2 lite: the terminal trim record deletion appends, then the session ends
+    // (at once: well inside one heartbeat interval).
+    let t = std::time::Instant::now();
     for mut s in followers {
+        let mut trims = 0;
         let ended = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 match s.next().await {
                     None | Some(Err(_)) => return,
-                    Some(Ok(b)) => assert!(b.records.is_empty(), "no records after deletion"),
+                    Some(Ok(b)) => {
+                        for r in &b.records {
+                            let header = r.headers.first().map(|h| (&h.name[..], &h.value[..]));
+                            assert_eq!(header, Some((&b""[..], &b"trim"[..])), "{r:?}");
+                            assert_eq!(&r.body[..], &[0xff; 8], "a trim past everything");
+                            trims += 1;
+                        }
+                    }
                 }
             }
         })
         .await;
         assert!(ended.is_ok(), "a follower of a deleted stream kept waiting");
+        assert_eq!(trims, 1, "one terminal trim record");
     }
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "told after {:?}",
+        t.elapsed()
+    );
 }
 
 /// A follower of a stream that is deleted and re-created under the same name is a follower
@@ -355,14 +372,25 @@ async fn a_follower_never_crosses_into_a_recreated_stream_of_the_same_name() {
     )
     .unwrap();
     stream.append(AppendInput::new(old)).await.unwrap();
-    let input = ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0)));
-    let mut follower = stream
-        .read_session(input, ReadSessionConfig::new())
-        .await
-        .unwrap();
-    let mut seen = 0;
-    while seen < 3 {
-        seen += follower.next().await.unwrap().unwrap().records.len();
+    // The old session is watched on the wire (SSE): the SDK would resume a session that
+    // ends with 503 by name, into the new stream, as it does against s2 lite.
+    let mut sse = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    std::io::Write::write_all(
+        &mut sse,
+        format!(
+            "GET /v1/streams/again/records?seq_num=0 HTTP/1.1\r\nhost: x\r\ns2-basin: {b}\r\n\
+             accept: text/event-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("event: ping") {
+        let mut chunk = [0u8; 4096];
+        let n = std::io::Read::read(&mut sse, &mut chunk).unwrap();
+        assert!(n > 0, "session ended early");
+        seen.extend_from_slice(&chunk[..n]);
     }
 
     basin
@@ -390,25 +418,20 @@ async fn a_follower_never_crosses_into_a_recreated_stream_of_the_same_name() {
     .unwrap();
     stream.append(AppendInput::new(new)).await.unwrap();
 
-    // The old session ends (within one heartbeat interval), with none of the new records.
-    let ended = tokio::time::timeout(Duration::from_secs(40), async {
-        while let Some(item) = follower.next().await {
-            match item {
-                Ok(batch) => {
-                    for r in &batch.records {
-                        assert!(!r.body.starts_with(b"new"), "crossed into the new stream");
-                    }
-                }
-                Err(e) => {
-                    eprintln!("follower ended: {e}");
-                    return;
-                }
-            }
-        }
-    })
-    .await;
+    // The old session ends with none of the new records.
+    let reader = std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut sse, &mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let events = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
     assert!(
-        ended.is_ok(),
-        "the follower of a deleted stream never ended"
+        !events.contains("new-"),
+        "crossed into the new stream: {events}"
+    );
+    assert!(
+        events.contains("event: error"),
+        "the old session ended with an error: {events}"
     );
 }

@@ -92,6 +92,7 @@ pub fn read_all(cluster: &Cluster, stream: &str) -> Vec<(u64, String)> {
             until: None,
             wait: None,
             may_follow: Some(false),
+            incarnation: None,
         };
         let got = futures::executor::block_on(cluster.read(b.clone(), s.clone(), req));
         let got = match got {
