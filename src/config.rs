@@ -116,6 +116,12 @@ pub struct Args {
     #[arg(long)]
     pub client_buffer_bytes: Option<usize>,
 
+    /// Basins and streams to ensure at start-up, before serving (s2-lite's JSON resource
+    /// spec: `{"basins":[{"name","config","streams":[{"name","config"}]}]}`, durations as
+    /// `"7d"`). Any error stops start-up.
+    #[arg(long, env = "S2LITE_INIT_FILE")]
+    pub init_file: Option<std::path::PathBuf>,
+
     /// Disable the permissive CORS headers (on by default, as in s2-lite).
     #[arg(long)]
     pub no_cors: bool,

@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod held_bytes;
 mod http;
+mod init_file;
 mod router;
 
 use clap::Parser;
@@ -76,6 +77,17 @@ fn run(args: config::Args) -> Result<(), String> {
         },
         clock: Arc::new(shards::clock::SystemClock),
     })?;
+
+    // As s2-lite: after storage opens, before the listener binds; an error stops start-up.
+    if let Some(path) = &args.init_file {
+        let applied = init_file::load(path).and_then(|planned| {
+            futures::executor::block_on(init_file::apply(&running.cluster(), planned))
+        });
+        if let Err(e) = applied {
+            running.shutdown();
+            return Err(e);
+        }
+    }
 
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let cfg = acceptor::AcceptorConfig {

@@ -316,3 +316,102 @@ async fn deleting_a_basin_deletes_its_streams_then_frees_the_name() {
         page.values
     );
 }
+
+/// `--init-file`: basins and streams ensured before serving, idempotent across restarts
+/// (and an edited file reconfigures them); a bad file stops start-up with s2-lite's message.
+#[tokio::test]
+async fn init_file_provisions_basins_and_streams_before_serving() {
+    let dir = crate::support::temp_dir("init-file");
+    let path = dir.join("init.json");
+    let basin = unique_basin("init");
+    let write = |create_on_append: bool| {
+        let spec = format!(
+            r#"{{"basins":[{{"name":"{basin}",
+                "config":{{"default_stream_config":{{"retention_policy":"2h 30m"}},
+                          "create_stream_on_append":{create_on_append}}},
+                "streams":[{{"name":"events","config":{{"storage_class":"standard",
+                              "retention_policy":"infinite",
+                              "timestamping":{{"mode":"arrival"}},
+                              "delete_on_empty":{{"min_age":"1h"}}}}}},
+                           {{"name":"plain"}}]}}]}}"#
+        );
+        std::fs::write(&path, spec).unwrap();
+    };
+    write(true);
+    let file = path.to_str().unwrap().to_owned();
+    let mut server = Server::start(&[
+        "--local-root",
+        dir.join("data").to_str().unwrap(),
+        "--init-file",
+        &file,
+    ]);
+    let s2 = server.client();
+    let config = s2.get_basin_config(basin_name(&basin)).await.unwrap();
+    assert!(config.create_stream_on_append);
+    let defaults = config.default_stream_config.expect("defaults");
+    assert!(matches!(
+        defaults.retention_policy,
+        Some(RetentionPolicy::Age(9000))
+    ));
+    let b = s2.basin(basin_name(&basin));
+    let events = b.get_stream_config(stream_name("events")).await.unwrap();
+    assert_eq!(events.storage_class.as_deref(), Some("standard"));
+    assert!(matches!(
+        events.retention_policy,
+        Some(RetentionPolicy::Infinite)
+    ));
+    let plain = b.get_stream_config(stream_name("plain")).await.unwrap();
+    assert!(matches!(
+        plain.retention_policy,
+        Some(RetentionPolicy::Age(9000))
+    ));
+
+    // A restart with an edited file: the same resources, reconfigured, nothing duplicated.
+    server.kill();
+    write(false);
+    server.restart(&[]);
+    let s2 = server.client();
+    let config = s2.get_basin_config(basin_name(&basin)).await.unwrap();
+    assert!(
+        !config.create_stream_on_append,
+        "the file's config replaces the old one"
+    );
+    let listed = s2
+        .basin(basin_name(&basin))
+        .list_streams(ListStreamsInput::new())
+        .await
+        .unwrap();
+    assert_eq!(listed.values.len(), 2);
+    drop(server);
+
+    // Bad files: start-up fails with the reason.
+    for (spec, why) in [
+        (
+            r#"{"basins":[{"name":"init-basin-1"},{"name":"init-basin-1"}]}"#,
+            "duplicate basin name init-basin-1",
+        ),
+        (
+            r#"{"basins":[{"name":"init-basin-1","bogus":true}]}"#,
+            "unknown field `bogus`, expected one of `name`, `config`, `streams`",
+        ),
+        (
+            r#"{"basins":[{"name":"init-basin-1","streams":[{"name":"s","config":{"retention_policy":"0s"}}]}]}"#,
+            "stream \"s\" in basin \"init-basin-1\"",
+        ),
+    ] {
+        std::fs::write(&path, spec).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strand"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &crate::support::free_port().to_string(),
+            ])
+            .env("S2LITE_INIT_FILE", &path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{spec} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{spec}: {err}");
+    }
+}
