@@ -59,6 +59,8 @@ pub fn from_shard(e: ShardError) -> Failure {
         ShardError::Storage(_) => ErrorCode::Storage,
         ShardError::Invalid(_) => ErrorCode::Invalid,
         ShardError::Unsupported(_) => ErrorCode::NotImplemented,
+        ShardError::EncryptionKey(_) => ErrorCode::BadHeader,
+        ShardError::DecryptionFailed => ErrorCode::DecryptionFailed,
         ShardError::Backpressure { .. } => ErrorCode::RateLimited,
         ShardError::SeqNumMismatch(n) => return Failure::SeqNumMismatch(*n),
         ShardError::FencingTokenMismatch(t) => return Failure::FencingTokenMismatch(t.clone()),

@@ -212,6 +212,26 @@ impl Held {
 /// How long a session frame may wait for budget before its session ends (503).
 pub const SESSION_WAIT: Duration = Duration::from_secs(30);
 
+impl HeldBytes {
+    /// `bytes` with a lease on them, once the budget has room (waiting at most
+    /// [`SESSION_WAIT`]): how every session chunk and frame is held on its way.
+    pub async fn hold(&self, bytes: bytes::Bytes) -> Result<Held, Exhausted> {
+        let mut lease = self.empty();
+        lease
+            .grow_to(bytes.len(), Instant::now() + SESSION_WAIT)
+            .await?;
+        Ok(Held::new(bytes, lease))
+    }
+}
+
+/// The S2 error when the budget stayed spent: 503 `unavailable`, retryable.
+pub fn budget_spent() -> protocol::error::ApiError {
+    protocol::error::ApiError::new(
+        protocol::error::ErrorCode::Unavailable,
+        "the server is holding too much client data; retry later",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

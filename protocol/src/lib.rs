@@ -4,6 +4,7 @@
 
 pub mod compression;
 pub mod config;
+pub mod encryption;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;

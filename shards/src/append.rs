@@ -6,26 +6,37 @@ use crate::append_pipeline::{AppendPipeline, PendingAck};
 use crate::error::ShardError;
 use crate::kv;
 use crate::partition::Partition;
+use crate::record_cipher::RecordCipher;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use protocol::config::{RetentionPolicy, TimestampingMode};
+use protocol::encryption::EncryptionKey;
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{AppendAck, AppendInput, Command, SequencedRecord, StreamPosition};
 use slatedb::config::{PutOptions, Ttl};
 use std::rc::Rc;
 
 impl Partition {
-    pub async fn append(
+    pub(crate) async fn append(
         &self,
         pipeline: &Rc<AppendPipeline>,
         basin: &BasinName,
         stream: &StreamName,
-        input: AppendInput,
-        commands: Vec<Option<Command>>,
+        batch: AppendBatch,
         sequenced: Option<oneshot::Sender<()>>,
     ) -> Result<AppendAck, ShardError> {
+        let AppendBatch {
+            input,
+            commands,
+            sealing,
+        } = batch;
         let meta = self.get_stream(basin, stream)?.meta;
-        refuse_encrypted(&meta)?;
+        // Resolved once the stream is known, before anything else is checked (s2-lite's
+        // order: a missing key wins over a failed condition).
+        let cipher = match &sealing {
+            Sealing::RequestKey(key) => RecordCipher::resolve(meta.cipher, key.as_ref())?,
+            Sealing::CommandsOnly => None,
+        };
         let admission = pipeline.admit(input.metered_size()).await?;
         let state = self.stream_state(meta.id).await?;
         // Conditions are checked against the tail including in-flight appends; an error
@@ -63,6 +74,9 @@ impl Partition {
             let mut st = state.borrow_mut();
             let timestamps =
                 assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
+            if let Some(c) = &cipher {
+                check_sealable(c, &input, st.next_seq)?;
+            }
             let ttl = match meta.config.retention_policy {
                 RetentionPolicy::Age(secs) => Ttl::ExpireAfterMillis(secs.saturating_mul(1000)),
                 RetentionPolicy::Infinite(_) => Ttl::NoExpiry,
@@ -115,6 +129,9 @@ impl Partition {
         // as is. The window's records are re-sliced from these exact-size values, so they
         // share the memtable's buffers and no longer pin the (up to 2 MiB) request or
         // session frame they arrived in.
+        if let Some(c) = &cipher {
+            c.seal_all(basin, stream, &mut records)?;
+        }
         let mut puts: Vec<([u8; 17], Bytes)> = Vec::with_capacity(records.len());
         for r in records.iter_mut() {
             let value = Bytes::from(kv::record::encode_value(r.timestamp, &r.headers, &r.body));
@@ -162,13 +179,36 @@ impl Partition {
     }
 }
 
-/// Records of a stream with a cipher must be encrypted with the client's key; Strand does
-/// not encrypt yet, so it refuses rather than store plaintext the client believes is not.
-pub(crate) fn refuse_encrypted(meta: &crate::kv::StreamMeta) -> Result<(), ShardError> {
-    match meta.cipher {
-        Some(_) => Err(ShardError::Unsupported("stream encryption (stream_cipher)")),
-        None => Ok(()),
+/// One append's records, their parsed commands, and whose key seals them.
+pub(crate) struct AppendBatch {
+    pub input: AppendInput,
+    pub commands: Vec<Option<Command>>,
+    pub sealing: Sealing,
+}
+
+/// Whose key seals an append's envelope records.
+pub(crate) enum Sealing {
+    /// A client's append: the request's `s2-encryption-key`, required on a stream with a
+    /// cipher.
+    RequestKey(Option<EncryptionKey>),
+    /// The server's own command records (deletion's terminal trim): nothing to seal.
+    CommandsOnly,
+}
+
+/// A cipher may seal only so many records (AES-256-GCM: seq_nums up to 2^32 - 1); the
+/// whole batch is refused as s2-lite refuses it, naming the first record past the limit.
+fn check_sealable(c: &RecordCipher, input: &AppendInput, first: u64) -> Result<(), ShardError> {
+    let max = c.max_seq_num();
+    for (i, r) in input.records.iter().enumerate() {
+        let seq_num = first + i as u64;
+        let command = r.headers.len() == 1 && r.headers[0].0.is_empty();
+        if !command && seq_num > max {
+            return Err(ShardError::Invalid(format!(
+                "max assignable sequence number is {max}; attempted {seq_num}"
+            )));
+        }
     }
+    Ok(())
 }
 
 /// The append conditions, checked against the sequenced tail (API.md §7.5): the fencing

@@ -8,12 +8,13 @@ use crate::error::ShardError;
 use crate::placement::{
     partition_for_basin, partition_for_stream, shard_for_partition, PartitionId,
 };
-use crate::read::{ReadOutput, ReadRequest};
+use crate::read::{ReadKey, ReadOutput, ReadRequest};
 use crate::runtime::inbox::{InboxFull, InboxSender};
 use crate::shard::{AppendOp, CreateStream, Envelope, Op, Reply};
 use crate::stream_ops::{BasinView, StreamEntry};
 use futures::channel::oneshot;
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
+use protocol::encryption::EncryptionKey;
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{AppendAck, AppendInput, Command, StreamPosition};
 use std::sync::Arc;
@@ -308,13 +309,15 @@ impl Cluster {
 impl Cluster {
     // ---- records ----
 
-    /// Appends a validated batch; answers once it is durable.
+    /// Appends a validated batch; answers once it is durable. `key` is the request's
+    /// `s2-encryption-key` (required by a stream with a cipher, ignored by others).
     pub async fn append(
         &self,
         basin: BasinName,
         stream: StreamName,
         input: AppendInput,
         commands: Vec<Option<Command>>,
+        key: Option<EncryptionKey>,
     ) -> Result<AppendAck, ShardError> {
         let p = self.stream_partition(&basin, &stream);
         let op = Box::new(AppendOp {
@@ -322,6 +325,7 @@ impl Cluster {
             stream,
             input,
             commands,
+            key,
             sequenced: None,
         });
         self.call(p, |r| Op::Append(op, r)).await
@@ -337,6 +341,7 @@ impl Cluster {
         stream: StreamName,
         input: AppendInput,
         commands: Vec<Option<Command>>,
+        key: Option<EncryptionKey>,
     ) -> Result<StagedAppend, ShardError> {
         let p = self.stream_partition(&basin, &stream);
         let (seq_tx, seq_rx) = oneshot::channel();
@@ -345,6 +350,7 @@ impl Cluster {
             stream,
             input,
             commands,
+            key,
             sequenced: Some(seq_tx),
         });
         let ack = self.send_op(p, |r| Op::Append(op, r))?;
@@ -354,6 +360,8 @@ impl Cluster {
         })
     }
 
+    /// Reads a page; records of a stream with a cipher are opened here, on the caller's
+    /// shard, with the request's key (a follow hub's reads keep them sealed).
     pub async fn read(
         &self,
         basin: BasinName,
@@ -361,8 +369,16 @@ impl Cluster {
         req: ReadRequest,
     ) -> Result<ReadOutput, ShardError> {
         let p = self.stream_partition(&basin, &stream);
+        let opener = match &req.key {
+            ReadKey::Request(Some(key)) => Some((basin.clone(), stream.clone(), key.clone())),
+            _ => None,
+        };
         let op = Box::new((basin, stream, req));
-        self.call(p, |r| Op::Read(op, r)).await
+        let mut out = self.call(p, |r| Op::Read(op, r)).await?;
+        if let Some((basin, stream, key)) = opener {
+            out.open(&basin, &stream, Some(&key))?;
+        }
+        Ok(out)
     }
 
     /// The next read of a live follower that has reached the tail: served through this

@@ -60,6 +60,13 @@ pub enum ShardError {
         what: &'static str,
         after: std::time::Duration,
     },
+    /// The stream has a cipher and the request's `s2-encryption-key` does not give a key
+    /// for it (400 `bad_header`).
+    #[error("{0}")]
+    EncryptionKey(protocol::encryption::KeyError),
+    /// A sealed record did not open with the reader's key (400 `decryption_failed`).
+    #[error("record decryption failed")]
+    DecryptionFailed,
     /// SlateDB or the object store failed; nothing was acknowledged.
     #[error("storage error: {0}")]
     Storage(String),

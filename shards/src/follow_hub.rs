@@ -10,9 +10,11 @@
 //! ordinary read path, so the hub is only ever an accelerator: the owner's answer is the
 //! truth, and errors (a deleted stream) always come from the ordinary path.
 
-use crate::read::{ReadOutput, ReadRequest, ReadStart};
+use crate::read::{ReadKey, ReadOutput, ReadRequest, ReadStart};
+use crate::record_cipher;
 use crate::runtime::{spawn_local, timeout};
 use crate::{Cluster, ShardError};
+use protocol::encryption::EncryptionKey;
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{SequencedRecord, StreamPosition};
 use std::cell::{Cell, RefCell};
@@ -51,6 +53,9 @@ struct Hub {
     /// Set when the owner answered with an error; followers go the ordinary way.
     failed: Cell<bool>,
     last_used: Cell<Instant>,
+    /// The stream's cipher: the ring's records are sealed (fixed for an incarnation, so
+    /// known from the owner's first answer), and each follower opens them with its key.
+    sealed: Cell<Option<protocol::config::Cipher>>,
     changed: crate::notify::Notify,
 }
 
@@ -88,8 +93,9 @@ impl Hub {
         }
         let mut records = Vec::new();
         let mut used = 0;
+        let sealed = self.sealed.get();
         for r in ring.iter().skip(offset) {
-            let size = r.metered_size();
+            let size = record_cipher::metered_size(r, sealed.is_some());
             // The same limits as an ordinary read (`read::Limits::admits`).
             if records.len() >= count || used + size > bytes {
                 break;
@@ -109,6 +115,7 @@ impl Hub {
             next_seq,
             durable_tail: tail,
             stream_id: self.stream_id,
+            sealed,
         })
     }
 
@@ -123,8 +130,10 @@ impl Hub {
             bytes = 0;
         }
         let fresh = out.records.len();
+        self.sealed.set(out.sealed);
+        let sealed = out.sealed.is_some();
         for r in out.records {
-            bytes += r.metered_size();
+            bytes += record_cipher::metered_size(&r, sealed);
             ring.push_back(r);
         }
         let before = self.ring_bytes.get();
@@ -137,7 +146,7 @@ impl Hub {
                 || shard_others + bytes > SHARD_RING_BYTES_MAX)
         {
             if let Some(r) = ring.pop_front() {
-                bytes -= r.metered_size();
+                bytes -= record_cipher::metered_size(&r, sealed);
             }
         }
         self.ring_bytes.set(bytes);
@@ -169,6 +178,7 @@ async fn pump(cluster: Cluster, key: Key, hub: Rc<Hub>) {
             wait: Some(POLL_WAIT),
             may_follow: Some(true),
             incarnation: Some(key.2),
+            key: ReadKey::Followers,
         };
         match cluster.read(key.0.clone(), key.1.clone(), req).await {
             Ok(out) if out.stream_id != key.2 => break,
@@ -213,6 +223,7 @@ fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Opt
             tail: Cell::new(tail),
             failed: Cell::new(false),
             last_used: Cell::new(Instant::now()),
+            sealed: Cell::new(None),
             changed: Default::default(),
         });
         hubs.insert(key.clone(), hub.clone());
@@ -223,7 +234,7 @@ fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Opt
 
 /// A live follower's next read: from `from`, having reached the tail `tail`, at most
 /// `count` records and `bytes` metered bytes, waiting up to `wait` for them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FollowRead {
     pub from: u64,
     pub tail: StreamPosition,
@@ -232,6 +243,8 @@ pub struct FollowRead {
     pub wait: Duration,
     /// The incarnation the follower has been reading (`ReadOutput::stream_id`).
     pub stream_id: u64,
+    /// The follower's `s2-encryption-key`, which opens what the hub keeps sealed.
+    pub key: Option<EncryptionKey>,
 }
 
 /// Records from this shard's hub for the stream, waiting up to `wait` for them; or, when
@@ -249,13 +262,17 @@ pub(crate) async fn follow(
         bytes,
         wait,
         stream_id,
+        key: encryption_key,
     } = f;
     let key = (basin, stream, stream_id);
     let deadline = Instant::now() + wait;
     if let Some(hub) = hub_for(cluster, &key, from, tail) {
         loop {
             match hub.serve(from, count, bytes) {
-                Serve::Records(out) => return Ok(out),
+                Serve::Records(mut out) => {
+                    out.open(&key.0, &key.1, encryption_key.as_ref())?;
+                    return Ok(out);
+                }
                 Serve::Miss => break,
                 Serve::Wait => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -272,6 +289,7 @@ pub(crate) async fn follow(
                             next_seq: from,
                             durable_tail: tail,
                             stream_id,
+                            sealed: None,
                         });
                     }
                     let _ = timeout(left, hub.changed.listen()).await;
@@ -289,6 +307,7 @@ pub(crate) async fn follow(
         wait: Some(deadline.saturating_duration_since(Instant::now())),
         may_follow: Some(true),
         incarnation: Some(stream_id),
+        key: ReadKey::Request(encryption_key),
     };
     cluster.read(basin, stream, req).await
 }
@@ -319,6 +338,7 @@ mod tests {
             }),
             failed: Cell::new(false),
             last_used: Cell::new(Instant::now()),
+            sealed: Cell::new(None),
             changed: Default::default(),
         }
     }
@@ -335,6 +355,7 @@ mod tests {
             next_seq: seqs.end,
             durable_tail: tail,
             stream_id: 7,
+            sealed: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod object_store_metrics;
 pub mod partition;
 pub mod placement;
 pub mod read;
+pub mod record_cipher;
 pub mod runtime;
 mod shard;
 pub mod store;
@@ -31,7 +32,7 @@ pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::{Cluster, StagedAppend};
 pub use error::ShardError;
 pub use follow_hub::FollowRead;
-pub use read::{ReadOutput, ReadRequest, ReadStart};
+pub use read::{ReadKey, ReadOutput, ReadRequest, ReadStart};
 pub use shard::{ServeFn, ShardContext};
 pub use stream_ops::{BasinView, StreamEntry};
 

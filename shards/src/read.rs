@@ -5,8 +5,11 @@
 use crate::error::ShardError;
 use crate::kv;
 use crate::partition::Partition;
+use crate::record_cipher::{self, RecordCipher};
 use crate::runtime::timeout;
 use crate::stream_state::StreamState;
+use protocol::config::Cipher;
+use protocol::encryption::EncryptionKey;
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{SequencedRecord, StreamPosition};
 use std::cell::RefCell;
@@ -35,6 +38,27 @@ pub struct ReadRequest {
     /// still get the terminal trim record deletion appends; at the tail of a deleted
     /// stream it fails at once (stream not found) instead of waiting.
     pub incarnation: Option<u64>,
+    /// Who opens the records of a stream with a cipher.
+    pub key: ReadKey,
+}
+
+/// Who opens a read's sealed records (streams with a cipher; `record_cipher`).
+#[derive(Debug, Clone, Default)]
+pub enum ReadKey {
+    /// The reader, with the request's `s2-encryption-key`: required by a stream with a
+    /// cipher (checked at the owner, in s2-lite's order), ignored by others. The records are
+    /// opened on the reader's shard ([`crate::Cluster::read`]).
+    Request(Option<EncryptionKey>),
+    /// A follow hub: the records stay sealed in its ring, and each of its followers opens
+    /// them with its own key.
+    #[default]
+    Followers,
+}
+
+impl ReadKey {
+    pub fn request(key: Option<EncryptionKey>) -> Self {
+        Self::Request(key)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +74,33 @@ pub struct ReadOutput {
     /// Which incarnation of the stream answered (its partition-local id, never reused): a
     /// follower that sees it change knows the stream was deleted and re-created.
     pub stream_id: u64,
+    /// The stream's cipher while the records are still sealed with it (until the reader
+    /// opens them; `record_cipher`).
+    pub sealed: Option<Cipher>,
+}
+
+impl ReadOutput {
+    /// Opens sealed records with the reader's key (on the reader's shard).
+    pub fn open(
+        &mut self,
+        basin: &BasinName,
+        stream: &StreamName,
+        key: Option<&EncryptionKey>,
+    ) -> Result<(), ShardError> {
+        let Some(cipher) = self.sealed else {
+            return Ok(());
+        };
+        if let Some(c) = RecordCipher::resolve(Some(cipher), key)? {
+            c.open_all(basin, stream, &mut self.records)?;
+        }
+        self.sealed = None;
+        Ok(())
+    }
+
+    /// The records' metered size as the client counts it (plaintext for sealed records).
+    pub fn metered_size(&self, r: &SequencedRecord) -> usize {
+        record_cipher::metered_size(r, self.sealed.is_some())
+    }
 }
 
 /// Where a collection stops.
@@ -58,12 +109,18 @@ struct Limits {
     count: usize,
     bytes: usize,
     until: u64,
+    /// The stream has a cipher: its envelope records are sealed, and count as plaintext.
+    sealed: bool,
 }
 
 impl Limits {
+    fn size(&self, r: &SequencedRecord) -> usize {
+        record_cipher::metered_size(r, self.sealed)
+    }
+
     /// Whether `r` still fits after `taken` records of `used` bytes.
     fn admits(&self, taken: usize, used: usize, r: &SequencedRecord) -> bool {
-        taken < self.count && used + r.metered_size() <= self.bytes && r.timestamp < self.until
+        taken < self.count && used + self.size(r) <= self.bytes && r.timestamp < self.until
     }
 }
 
@@ -98,8 +155,24 @@ impl Partition {
                 })?,
             None => self.get_stream(basin, stream)?.meta,
         };
+        // The key is checked once the stream is known (s2-lite's order: before the start
+        // is resolved); the records are opened by the reader, not here.
+        if let ReadKey::Request(key) = &req.key {
+            RecordCipher::resolve(meta.cipher, key.as_ref())?;
+        }
+        let mut out = self.read_sealed(basin, stream, &meta, req).await?;
+        out.sealed = meta.cipher;
+        Ok(out)
+    }
+
+    async fn read_sealed(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        meta: &kv::StreamMeta,
+        req: ReadRequest,
+    ) -> Result<ReadOutput, ShardError> {
         let deleted = meta.deleted_at_nanos.is_some();
-        crate::append::refuse_encrypted(&meta)?;
         if req.count == Some(0) || req.bytes == Some(0) {
             return Ok(ReadOutput {
                 stream_id: meta.id,
@@ -122,7 +195,11 @@ impl Partition {
             ReadStart::SeqNum(s) if s > tail.seq_num => beyond(req.clamp)?,
             ReadStart::SeqNum(s) => s,
             ReadStart::Timestamp(t) if t > tail.timestamp => beyond(req.clamp)?,
-            ReadStart::Timestamp(t) => self.seek_timestamp(&state, t, trim, tail.seq_num).await?,
+            ReadStart::Timestamp(t) => {
+                let page = seek_page(meta.cipher.is_some());
+                self.seek_timestamp(&state, t, trim, tail.seq_num, page)
+                    .await?
+            }
             ReadStart::TailOffset(o) => tail.seq_num.saturating_sub(o),
         };
         let start = requested.max(trim);
@@ -140,6 +217,7 @@ impl Partition {
                 .bytes
                 .map_or(SEEK_PAGE.bytes, |b| b.min(SEEK_PAGE.bytes)),
             until: req.until.unwrap_or(u64::MAX),
+            sealed: meta.cipher.is_some(),
         };
         if start < tail.seq_num {
             let records = self.collect(&state, start, tail.seq_num, limits).await?;
@@ -206,7 +284,7 @@ impl Partition {
                     if r.seq_num >= to || !limits.admits(out.len(), used, r) {
                         break;
                     }
-                    used += r.metered_size();
+                    used += limits.size(r);
                     out.push(r.clone());
                 }
                 return Ok(out);
@@ -249,7 +327,7 @@ impl Partition {
                     if !limits.admits(out.len(), used, &r) {
                         break;
                     }
-                    used += r.metered_size();
+                    used += limits.size(&r);
                     out.push(r);
                 }
                 Ok(out)
@@ -265,6 +343,7 @@ impl Partition {
         t: u64,
         trim: u64,
         tail: u64,
+        page: Limits,
     ) -> Result<u64, ShardError> {
         let id = {
             let st = state.borrow();
@@ -284,13 +363,13 @@ impl Partition {
             // stream written before the index existed fails this and is scanned whole.
             let below = match start.checked_sub(1).filter(|&s| s >= trim) {
                 None => None,
-                Some(s) => self.scan(id, s, s + 1, SEEK_PAGE).await?.pop(),
+                Some(s) => self.scan(id, s, s + 1, page).await?.pop(),
             };
             if below.is_none_or(|r| r.timestamp < t) {
-                return self.first_at_or_after(id, start, tail, t).await;
+                return self.first_at_or_after(id, start, tail, t, page).await;
             }
         }
-        self.first_at_or_after(id, trim, tail, t).await
+        self.first_at_or_after(id, trim, tail, t, page).await
     }
 
     /// The seq_num of the first index entry at or after `t`'s bucket, if any.
@@ -323,9 +402,10 @@ impl Partition {
         mut from: u64,
         tail: u64,
         t: u64,
+        limits: Limits,
     ) -> Result<u64, ShardError> {
         while from < tail {
-            let page = self.scan(id, from, tail, SEEK_PAGE).await?;
+            let page = self.scan(id, from, tail, limits).await?;
             let Some(last) = page.last() else { break };
             if let Some(r) = page.iter().find(|r| r.timestamp >= t) {
                 return Ok(r.seq_num);
@@ -336,12 +416,18 @@ impl Partition {
     }
 }
 
-/// One page of a timestamp seek: bounded like a read batch (a record is at most 1 MiB).
-const SEEK_PAGE: Limits = Limits {
-    count: protocol::limits::BATCH_RECORDS_MAX,
-    bytes: protocol::limits::BATCH_METERED_BYTES_MAX,
-    until: u64::MAX,
-};
+/// A read page's bounds: those of a read batch (a record is at most 1 MiB).
+const SEEK_PAGE: Limits = seek_page(false);
+
+/// One page of a timestamp seek, bounded like a read batch.
+const fn seek_page(sealed: bool) -> Limits {
+    Limits {
+        count: protocol::limits::BATCH_RECORDS_MAX,
+        bytes: protocol::limits::BATCH_METERED_BYTES_MAX,
+        until: u64::MAX,
+        sealed,
+    }
+}
 
 fn output(
     stream_id: u64,
@@ -357,6 +443,7 @@ fn output(
         next_seq,
         durable_tail,
         stream_id,
+        sealed: None,
     }
 }
 

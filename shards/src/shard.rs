@@ -86,6 +86,8 @@ pub(crate) struct AppendOp {
     pub stream: StreamName,
     pub input: AppendInput,
     pub commands: Vec<Option<Command>>,
+    /// The request's `s2-encryption-key`, for a stream with a cipher.
+    pub key: Option<protocol::encryption::EncryptionKey>,
     /// Fired once the append is sequenced (dropped if it is refused first).
     pub sequenced: Option<oneshot::Sender<()>>,
 }
@@ -303,8 +305,11 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
                 &pipeline,
                 &a.basin,
                 &a.stream,
-                a.input,
-                a.commands,
+                crate::append::AppendBatch {
+                    input: a.input,
+                    commands: a.commands,
+                    sealing: crate::append::Sealing::RequestKey(a.key),
+                },
                 a.sequenced,
             ))
             .await;
@@ -328,8 +333,8 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
 /// What s2-lite appends to a stream it deletes: a trim command record past everything,
 /// so its live readers see the stream end (then the session error) at once. It is an
 /// ordinary record here (no trim point moves: the whole stream goes with its deletion),
-/// stamped now; a stream that cannot take it (encrypted, storage failing) is deleted
-/// without it.
+/// stamped now (a command: never sealed, so streams with a cipher take it too); a stream
+/// that cannot take it (storage failing) is deleted without it.
 async fn append_terminal_trim(
     p: &Rc<Partition>,
     pipeline: &Rc<AppendPipeline>,
@@ -350,7 +355,17 @@ async fn append_terminal_trim(
         fencing_token: None,
     };
     if let Err(e) = p
-        .append(pipeline, basin, stream, input, vec![None], None)
+        .append(
+            pipeline,
+            basin,
+            stream,
+            crate::append::AppendBatch {
+                input,
+                commands: vec![None],
+                sealing: crate::append::Sealing::CommandsOnly,
+            },
+            None,
+        )
         .await
     {
         tracing::debug!(error = %e, "terminal trim record not appended");

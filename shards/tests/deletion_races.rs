@@ -50,6 +50,7 @@ fn stream_id(cluster: &Cluster, stream: &str) -> u64 {
         wait: None,
         may_follow: Some(false),
         incarnation: None,
+        key: strand_shards::ReadKey::Request(None),
     };
     block(cluster.read(b, s, req)).unwrap().stream_id
 }

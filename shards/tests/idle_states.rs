@@ -41,7 +41,7 @@ fn an_evicted_stream_state_reloads_with_its_tail() {
         match_seq_num: Some(3),
         fencing_token: None,
     };
-    let ack = futures::executor::block_on(cluster.append(b, s, input, vec![None])).unwrap();
+    let ack = futures::executor::block_on(cluster.append(b, s, input, vec![None], None)).unwrap();
     assert_eq!(ack.start.seq_num, 3);
     let got: Vec<String> = read_all(&cluster, &stream)
         .into_iter()

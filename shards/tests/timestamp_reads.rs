@@ -36,7 +36,8 @@ fn append_at(cluster: &Cluster, stream: &str, ts: &[u64]) {
             fencing_token: None,
         };
         let commands = vec![None; chunk.len()];
-        futures::executor::block_on(cluster.append(b.clone(), s.clone(), input, commands)).unwrap();
+        futures::executor::block_on(cluster.append(b.clone(), s.clone(), input, commands, None))
+            .unwrap();
     }
 }
 
@@ -51,6 +52,7 @@ fn first_at(cluster: &Cluster, stream: &str, t: u64) -> Result<u64, ShardError> 
         wait: None,
         may_follow: Some(false),
         incarnation: None,
+        key: strand_shards::ReadKey::Request(None),
     };
     let out = futures::executor::block_on(cluster.read(b, s, req))?;
     Ok(out.records.first().map_or(out.next_seq, |r| r.seq_num))

@@ -192,8 +192,7 @@ async fn run_session<S: AsyncRead + AsyncWrite + Unpin>(
             let (in_tx, in_rx) = futures::channel::mpsc::channel::<Held>(8);
             let input = SessionIo {
                 input: in_rx,
-                output: output.output,
-                held: output.held,
+                out: output,
             };
             let both =
                 futures::future::join(sessions::run_append(cluster, target, input), write_events);
@@ -284,12 +283,10 @@ async fn send_piece(
     if piece.is_empty() {
         return true;
     }
-    let mut lease = conn.held.empty();
-    let deadline = Instant::now() + crate::held_bytes::SESSION_WAIT;
-    if lease.grow_to(piece.len(), deadline).await.is_err() {
-        return false;
+    match conn.held.hold(Bytes::from(piece)).await {
+        Ok(held) => tx.send(held).await.is_ok(),
+        Err(_) => false,
     }
-    tx.send(Held::new(Bytes::from(piece), lease)).await.is_ok()
 }
 
 async fn read_head<S: AsyncRead + Unpin>(

@@ -9,7 +9,7 @@ use super::limits::{
 };
 use super::Conn;
 use crate::handlers::sessions::{self, SessionIo, SessionOutput};
-use crate::held_bytes::{Held, HeldBytes, Lease, SESSION_WAIT};
+use crate::held_bytes::{Held, HeldBytes, Lease};
 use crate::http::{Request, Response};
 use crate::router::Session;
 use bytes::{Bytes, BytesMut};
@@ -213,11 +213,7 @@ async fn run_session(
         Session::Append(target) => {
             let (in_tx, in_rx) = mpsc::channel::<Held>(SESSION_CHANNEL_FRAMES);
             let reader = spawn_local(pump_in(body, in_tx, conn.held.clone()));
-            let io = SessionIo {
-                input: in_rx,
-                output: out.output,
-                held: out.held,
-            };
+            let io = SessionIo { input: in_rx, out };
             sessions::run_append(cluster, target, io).await;
             drop(reader);
         }
@@ -242,15 +238,10 @@ async fn pump_in(mut body: RecvStream, mut tx: mpsc::Sender<Held>, held: HeldByt
     while let Some(chunk) = body.data().await {
         let Ok(chunk) = chunk else { return };
         let n = chunk.len();
-        let mut lease = held.empty();
-        if lease
-            .grow_to(n, Instant::now() + SESSION_WAIT)
-            .await
-            .is_err()
-        {
+        let Ok(chunk) = held.hold(chunk).await else {
             return;
-        }
-        if tx.send(Held::new(chunk, lease)).await.is_err() {
+        };
+        if tx.send(chunk).await.is_err() {
             return;
         }
         let _ = body.flow_control().release_capacity(n);

@@ -85,10 +85,7 @@ impl Conn {
 
     /// The answer when the client budget stayed spent: 503, retryable.
     pub fn budget_spent() -> Response {
-        Response::error(&protocol::error::ApiError::new(
-            protocol::error::ErrorCode::Unavailable,
-            "the server is holding too much client data; retry later",
-        ))
+        Response::error(&crate::held_bytes::budget_spent())
     }
 
     /// Starts a session if this request is one (see `router::session`).

@@ -8,12 +8,13 @@ use crate::http::{Request, Response};
 use bytes::Bytes;
 use http::StatusCode;
 use protocol::config::StreamConfig;
+use protocol::encryption::EncryptionKey;
 use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::{BATCH_METERED_BYTES_MAX, BATCH_RECORDS_MAX};
 use protocol::names::{BasinName, StreamName};
 use protocol::query::{parse_pairs, single, unsigned};
 use protocol::records::{self, AppendInput, Format, TailResponse};
-use shards::{Cluster, ReadRequest, ReadStart, ShardError};
+use shards::{Cluster, ReadKey, ReadRequest, ReadStart, ShardError};
 use std::time::Duration;
 
 /// Unary reads wait at most this long (s2-lite caps `wait` silently).
@@ -29,6 +30,14 @@ pub(crate) fn media_type(req: &Request, header: &str) -> String {
 
 fn is_protobuf(media: &str) -> bool {
     media == "application/protobuf" || media == "application/x-protobuf"
+}
+
+/// `s2-encryption-key`: checked for length on every append and read, whatever the stream
+/// (API.md §10); resolved against the stream's cipher at the shard.
+pub(crate) fn encryption_key_header(req: &Request) -> Result<Option<EncryptionKey>, ApiError> {
+    req.header_str(protocol::encryption::HEADER)
+        .map(EncryptionKey::parse_header)
+        .transpose()
 }
 
 pub(crate) fn format_header(req: &Request) -> Result<Format, ApiError> {
@@ -72,6 +81,7 @@ fn decode_append(req: &Request, format: Format) -> Result<AppendInput, ApiError>
 pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerResult {
     let basin = basin_header(&req)?;
     let stream = path_stream(stream)?;
+    let key = encryption_key_header(&req)?;
     let format = format_header(&req)?;
     let auto_config = stream_config_header(&req)?;
     if media_type(&req, "content-type") == "s2s/proto" {
@@ -80,7 +90,7 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
     let input = decode_append(&req, format)?;
     let commands = input.validate()?;
     let result = cluster
-        .append(basin.clone(), stream.clone(), input, commands)
+        .append(basin.clone(), stream.clone(), input, commands, key.clone())
         .await;
     let ack = match result {
         Err(ShardError::StreamNotFound { .. }) => {
@@ -89,7 +99,7 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
             // cloning every batch for this rare path.
             let input = decode_append(&req, format)?;
             let commands = input.validate()?;
-            cluster.append(basin, stream, input, commands).await
+            cluster.append(basin, stream, input, commands, key).await
         }
         other => other,
     }
@@ -166,6 +176,7 @@ pub(crate) fn read_params(query: &str) -> Result<(ReadRequest, bool), ApiError> 
             wait: wait.map(|w| Duration::from_secs(w as u64)),
             may_follow: None,
             incarnation: None,
+            key: ReadKey::Request(None),
         },
         limited,
     ))
@@ -175,6 +186,7 @@ pub async fn read(cluster: &Cluster, req: Request, stream: &str) -> HandlerResul
     let basin = basin_header(&req)?;
     let stream = path_stream(stream)?;
     let (mut params, _) = read_params(&req.query)?;
+    params.key = ReadKey::Request(encryption_key_header(&req)?);
     let format = format_header(&req)?;
     let auto_config = stream_config_header(&req)?;
     if media_type(&req, "content-type") == "s2s/proto"

@@ -8,19 +8,22 @@
 use super::records::{auto_create, read_params};
 use super::{basin_header, path_stream};
 use crate::error::{from_shard, Failure};
-use crate::held_bytes::{Held, HeldBytes, SESSION_WAIT};
+use crate::held_bytes::{budget_spent, Held, HeldBytes, SESSION_WAIT};
 use crate::http::Request;
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::SinkExt;
 use prost::Message;
+use protocol::config::Cipher;
+use protocol::encryption::EncryptionKey;
 use protocol::error::{ApiError, ErrorCode};
 use protocol::limits::{BATCH_METERED_BYTES_MAX, BATCH_RECORDS_MAX};
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{self, AppendInput, SequencedRecord, StreamPosition};
 use protocol::s2s;
-use shards::{Cluster, ReadRequest, ReadStart, ShardError};
+use shards::record_cipher::RecordCipher;
+use shards::{Cluster, ReadKey, ReadRequest, ReadStart, ShardError};
 use std::time::{Duration, Instant};
 
 /// Appends of one session awaiting durability at once.
@@ -30,44 +33,29 @@ const APPEND_SESSION_INFLIGHT_MAX: usize = 256;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The two directions of a session, as the transport sees them. Every byte on the way in
-/// or out holds a lease on the shard's client budget (`held`), and so does what the
-/// session buffers itself (a partly received frame).
+/// or out holds a lease on the shard's client budget, and so does what the session
+/// buffers itself (a partly received frame).
 pub struct SessionIo {
     pub input: mpsc::Receiver<Held>,
-    pub output: mpsc::Sender<Held>,
-    pub held: HeldBytes,
-}
-
-/// The answer when the client budget stayed spent: 503, retryable.
-fn budget_spent() -> Failure {
-    ApiError::new(
-        ErrorCode::Unavailable,
-        "the server is holding too much client data; retry later",
-    )
-    .into()
+    pub out: SessionOutput,
 }
 
 /// Sends `bytes` once the budget has room for them (or fails the session with 503).
-async fn send_held(
-    output: &mut mpsc::Sender<Held>,
-    held: &HeldBytes,
-    bytes: Bytes,
-) -> Result<(), Stop> {
-    let mut lease = held.empty();
-    let deadline = Instant::now() + SESSION_WAIT;
-    if lease.grow_to(bytes.len(), deadline).await.is_err() {
-        return Err(Stop::Failed(budget_spent()));
-    }
-    output
-        .send(Held::new(bytes, lease))
+async fn send_held(out: &mut SessionOutput, bytes: Bytes) -> Result<(), Stop> {
+    let held = out
+        .held
+        .hold(bytes)
         .await
-        .map_err(|_| Stop::Closed)
+        .map_err(|_| Stop::Failed(budget_spent().into()))?;
+    out.output.send(held).await.map_err(|_| Stop::Closed)
 }
 
 /// What a session needs, checked before the response starts (errors are plain HTTP).
 pub struct SessionTarget {
     basin: BasinName,
     stream: StreamName,
+    /// `s2-encryption-key`, for a stream with a cipher.
+    key: Option<EncryptionKey>,
 }
 
 fn terminal(f: Failure) -> Bytes {
@@ -87,22 +75,31 @@ pub async fn prepare_append(
 ) -> Result<SessionTarget, Failure> {
     let basin = basin_header(req)?;
     let stream = path_stream(stream)?;
+    let key = super::records::encryption_key_header(req)?;
     let config = super::records::stream_config_header(req)?;
-    ensure_stream(cluster, &basin, &stream, true, config).await?;
-    Ok(SessionTarget { basin, stream })
+    let cipher = ensure_stream(cluster, &basin, &stream, true, config).await?;
+    // A missing or malformed key is a plain HTTP error, before the session starts.
+    RecordCipher::resolve(cipher, key.as_ref()).map_err(from_shard)?;
+    Ok(SessionTarget { basin, stream, key })
 }
 
+/// The stream exists (or was auto-created): its cipher, if it has one.
 async fn ensure_stream(
     cluster: &Cluster,
     basin: &BasinName,
     stream: &StreamName,
     on_append: bool,
     config: protocol::config::StreamConfig,
-) -> Result<(), Failure> {
-    match cluster.check_tail(basin.clone(), stream.clone()).await {
-        Ok(_) => Ok(()),
+) -> Result<Option<Cipher>, Failure> {
+    match cluster.get_stream(basin.clone(), stream.clone()).await {
+        Ok(entry) => Ok(entry.meta.cipher),
         Err(ShardError::StreamNotFound { .. }) => {
-            auto_create(cluster, basin, stream, on_append, config).await
+            auto_create(cluster, basin, stream, on_append, config).await?;
+            let entry = cluster
+                .get_stream(basin.clone(), stream.clone())
+                .await
+                .map_err(from_shard)?;
+            Ok(entry.meta.cipher)
         }
         Err(e) => Err(from_shard(e)),
     }
@@ -111,7 +108,7 @@ async fn ensure_stream(
 pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: SessionIo) {
     let mut decoder = s2s::Decoder::default();
     // What the decoder holds of frames not yet whole.
-    let mut partial = io.held.empty();
+    let mut partial = io.out.held.empty();
     let mut acks = FuturesOrdered::new();
     let mut input_open = true;
     // The first failure: sent as a terminal frame once earlier acks are out.
@@ -147,7 +144,7 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                     .await
                     .is_err()
                 {
-                    failure = Some(budget_spent());
+                    failure = Some(budget_spent().into());
                     continue;
                 }
                 decoder.push(&chunk.bytes);
@@ -173,6 +170,7 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                         target.stream.clone(),
                         input,
                         commands,
+                        target.key.clone(),
                     ) {
                         Ok(s) => s,
                         Err(e) => {
@@ -193,7 +191,7 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
             }
             Event::Ack(Some(Ok(ack))) => {
                 let frame = s2s::encode(&ack.to_proto().encode_to_vec());
-                match send_held(&mut io.output, &io.held, frame).await {
+                match send_held(&mut io.out, frame).await {
                     Ok(()) => {}
                     Err(Stop::Closed) => return,
                     Err(Stop::Failed(f)) => {
@@ -215,8 +213,8 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
     if let Some(f) = failure {
         // The last frame is small and always sent: charged, not waited for.
         let frame = terminal(f);
-        let lease = io.held.charge(frame.len());
-        let _ = io.output.send(Held::new(frame, lease)).await;
+        let lease = io.out.held.charge(frame.len());
+        let _ = io.out.output.send(Held::new(frame, lease)).await;
     }
 }
 
@@ -240,7 +238,9 @@ fn next_input(decoder: &mut s2s::Decoder) -> Result<Option<AppendInput>, Failure
 pub struct ReadSession {
     target: SessionTarget,
     params: ReadRequest,
-    first: shards::ReadOutput,
+    /// The first page, or the failure the session opens with (records that do not open
+    /// with the reader's key: an in-stream error, as from s2-lite, not an HTTP one).
+    first: Result<shards::ReadOutput, Failure>,
 }
 
 /// Checks a read session's inputs and makes its first read, so a bad start is a plain
@@ -260,6 +260,8 @@ pub async fn prepare_read(
         params.count = params.count.map(|c| c.saturating_sub(count as usize));
         params.bytes = params.bytes.map(|b| b.saturating_sub(bytes as usize));
     }
+    let key = super::records::encryption_key_header(req)?;
+    params.key = ReadKey::Request(key.clone());
     let config = super::records::stream_config_header(req)?;
     ensure_stream(cluster, &basin, &stream, false, config).await?;
     // May the read reach the tail without a 416 (API.md §8.3)?
@@ -282,12 +284,13 @@ pub async fn prepare_read(
         may_follow: Some(may_follow),
         ..params.clone()
     };
-    let first = cluster
-        .read(basin.clone(), stream.clone(), first_req)
-        .await
-        .map_err(from_shard)?;
+    let first = match cluster.read(basin.clone(), stream.clone(), first_req).await {
+        Ok(out) => Ok(out),
+        Err(e @ ShardError::DecryptionFailed) => Err(from_shard(e)),
+        Err(e) => return Err(from_shard(e)),
+    };
     Ok(ReadSession {
-        target: SessionTarget { basin, stream },
+        target: SessionTarget { basin, stream, key },
         params: ReadRequest {
             may_follow: Some(may_follow),
             ..params
@@ -434,7 +437,7 @@ async fn emit(
     event: ReadEvent<'_>,
 ) -> Result<(), Stop> {
     match encoder.encode(event) {
-        Some(bytes) => send_held(&mut out.output, &out.held, bytes).await,
+        Some(bytes) => send_held(out, bytes).await,
         None => Ok(()),
     }
 }
@@ -455,7 +458,7 @@ async fn read_loop(
     let mut bytes_left = params.bytes.unwrap_or(usize::MAX);
     // `wait=N`: end N seconds after the last batch; `wait=0`: end at the tail.
     let session_wait = params.wait;
-    let mut out = first;
+    let mut out = first.map_err(Stop::Failed)?;
     // The incarnation this session reads: a stream deleted and re-created under the same
     // name is another stream, and the session ends as for a deleted one.
     let stream_id = out.stream_id;
@@ -510,6 +513,7 @@ async fn read_loop(
                 bytes,
                 wait,
                 stream_id,
+                key: target.key.clone(),
             };
             cluster.follow(basin, stream, read).await
         } else {
@@ -522,6 +526,7 @@ async fn read_loop(
                 wait: Some(wait),
                 may_follow: Some(true),
                 incarnation: Some(stream_id),
+                key: ReadKey::Request(target.key.clone()),
             };
             cluster
                 .read(target.basin.clone(), target.stream.clone(), req)

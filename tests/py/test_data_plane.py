@@ -14,8 +14,10 @@ import unittest
 from s2_sdk import (
     S2,
     AppendInput,
+    BasinConfig,
     CommandRecord,
     Compression,
+    Encryption,
     Endpoints,
     FencingTokenMismatchError,
     ReadLimit,
@@ -219,6 +221,32 @@ class DataPlaneTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(SeqNumMismatchError):
             await session.close()
         self.assertEqual([r.body for r in await self.read_all(stream)], [b"a", b"b"])
+
+    async def test_encrypted_stream_round_trips_with_the_right_key_only(self):
+        name = basin_name("ciph")
+        await self.s2.create_basin(name, config=BasinConfig(stream_cipher=Encryption.AEGIS_256))
+        self.created.append(name)
+        basin = self.s2.basin(name)
+        await basin.create_stream("s")
+        keyed = basin.stream("s", encryption_key=bytes([3]) * 32)
+        async with keyed.append_session() as session:
+            ticket = await session.submit(AppendInput(records=[Record(body=b"sealed", headers=[(b"h", b"v")])]))
+            await asyncio.wait_for(ticket, TIMEOUT)
+        got = await self.read_all(keyed)
+        self.assertEqual([(r.body, list(r.headers)) for r in got], [(b"sealed", [(b"h", b"v")])])
+
+        async def collect():
+            out = []
+            async with keyed.read_session(start=SeqNum(0), limit=ReadLimit(count=1)) as s:
+                async for batch in s:
+                    out.extend(batch.records)
+            return out
+
+        self.assertEqual([r.body for r in await asyncio.wait_for(collect(), TIMEOUT)], [b"sealed"])
+        wrong = basin.stream("s", encryption_key=bytes([4]) * 32)
+        err = await self.assert_server_error(self.read_all(wrong), S2ServerError, 400)
+        self.assertIn("decryption", err.message)
+        await self.assert_server_error(self.read_all(basin.stream("s")), S2ServerError, 400)
 
     async def test_read_session_bounded_by_count_ends_after_limit(self):
         stream = await self.new_stream("rsess")

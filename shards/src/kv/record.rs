@@ -5,7 +5,7 @@
 //! and deletion.
 
 use super::{ordinal, DecodeError};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
 const V1: u8 = 1;
 
@@ -34,13 +34,7 @@ pub fn decode_key(k: &[u8]) -> Result<(u64, u64), DecodeError> {
 }
 
 pub fn encoded_len(headers: &[(Bytes, Bytes)], body: &[u8]) -> usize {
-    1 + 8
-        + 4
-        + headers
-            .iter()
-            .map(|(n, v)| 8 + n.len() + v.len())
-            .sum::<usize>()
-        + body.len()
+    1 + 8 + envelope_len(headers, body)
 }
 
 pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> Vec<u8> {
@@ -48,43 +42,69 @@ pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> 
     let mut v = Vec::with_capacity(len);
     v.push(V1);
     v.extend_from_slice(&timestamp.to_be_bytes());
-    v.extend_from_slice(&(headers.len() as u32).to_be_bytes());
-    for (n, val) in headers {
-        v.extend_from_slice(&(n.len() as u32).to_be_bytes());
-        v.extend_from_slice(n);
-        v.extend_from_slice(&(val.len() as u32).to_be_bytes());
-        v.extend_from_slice(val);
-    }
-    v.extend_from_slice(body);
+    encode_envelope(&mut v, headers, body);
     debug_assert_eq!(v.len(), len);
     v
 }
 
+/// The envelope (headers, then body) as a value carries it after its timestamp; also the
+/// plaintext of a sealed record (`record_cipher`).
+pub fn envelope_len(headers: &[(Bytes, Bytes)], body: &[u8]) -> usize {
+    4 + headers
+        .iter()
+        .map(|(n, v)| 8 + n.len() + v.len())
+        .sum::<usize>()
+        + body.len()
+}
+
+pub fn encode_envelope(out: &mut impl BufMut, headers: &[(Bytes, Bytes)], body: &[u8]) {
+    out.put_u32(headers.len() as u32);
+    for (n, val) in headers {
+        out.put_u32(n.len() as u32);
+        out.put_slice(n);
+        out.put_u32(val.len() as u32);
+        out.put_slice(val);
+    }
+    out.put_slice(body);
+}
+
 /// Decodes without copying: headers and body are slices of `b`.
 pub fn decode_value(b: &Bytes) -> Result<DecodedRecord, DecodeError> {
-    let bad = || DecodeError::BadKey {
-        expected: ordinal::RECORD,
-        len: b.len(),
-    };
     match b.first() {
         Some(&V1) => {}
         Some(&v) => return Err(DecodeError::UnknownVersion(v)),
         None => return Err(DecodeError::UnknownVersion(0)),
     }
-    if b.len() < 13 {
-        return Err(bad());
+    if b.len() < 9 {
+        return Err(bad(b));
     }
     let timestamp = u64::from_be_bytes(b[1..9].try_into().expect("8 bytes"));
-    let count = u32::from_be_bytes(b[9..13].try_into().expect("4 bytes")) as usize;
-    let mut at = 13;
+    let (headers, body) = decode_envelope(&b.slice(9..))?;
+    Ok((timestamp, headers, body))
+}
+
+fn bad(b: &[u8]) -> DecodeError {
+    DecodeError::BadKey {
+        expected: ordinal::RECORD,
+        len: b.len(),
+    }
+}
+
+/// An envelope's headers and body, as slices of `b`.
+pub fn decode_envelope(b: &Bytes) -> Result<(Vec<(Bytes, Bytes)>, Bytes), DecodeError> {
+    if b.len() < 4 {
+        return Err(bad(b));
+    }
+    let count = u32::from_be_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
+    let mut at = 4;
     let take = |at: &mut usize| -> Result<Bytes, DecodeError> {
         if *at + 4 > b.len() {
-            return Err(bad());
+            return Err(bad(b));
         }
         let n = u32::from_be_bytes(b[*at..*at + 4].try_into().expect("4 bytes")) as usize;
         *at += 4;
         if *at + n > b.len() {
-            return Err(bad());
+            return Err(bad(b));
         }
         let s = b.slice(*at..*at + n);
         *at += n;
@@ -97,7 +117,7 @@ pub fn decode_value(b: &Bytes) -> Result<DecodedRecord, DecodeError> {
         let value = take(&mut at)?;
         headers.push((name, value));
     }
-    Ok((timestamp, headers, b.slice(at..)))
+    Ok((headers, b.slice(at..)))
 }
 
 #[cfg(test)]

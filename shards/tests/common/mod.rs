@@ -76,7 +76,8 @@ pub fn append(cluster: &Cluster, stream: &str, body: &str) -> Result<u64, ShardE
         match_seq_num: None,
         fencing_token: None,
     };
-    futures::executor::block_on(cluster.append(b, s, input, vec![None])).map(|a| a.start.seq_num)
+    futures::executor::block_on(cluster.append(b, s, input, vec![None], None))
+        .map(|a| a.start.seq_num)
 }
 
 pub fn read_all(cluster: &Cluster, stream: &str) -> Vec<(u64, String)> {
@@ -93,6 +94,7 @@ pub fn read_all(cluster: &Cluster, stream: &str) -> Vec<(u64, String)> {
             wait: None,
             may_follow: Some(false),
             incarnation: None,
+            key: strand_shards::ReadKey::Request(None),
         };
         let got = futures::executor::block_on(cluster.read(b.clone(), s.clone(), req));
         let got = match got {
