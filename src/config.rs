@@ -39,6 +39,20 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     pub partitions: u32,
 
+    /// Serve TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made at
+    /// start-up (clients must skip verification: `S2_SSL_NO_VERIFY=1` for the s2 CLI).
+    /// ALPN offers h2 and http/1.1.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self: bool,
+
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Keep data in this local directory (created if missing) instead of memory.
     #[arg(long, value_name = "DIR", conflicts_with = "bucket")]
     pub local_root: Option<PathBuf>,

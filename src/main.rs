@@ -10,6 +10,7 @@ mod held_bytes;
 mod http;
 mod init_file;
 mod router;
+mod tls;
 
 use clap::Parser;
 use shards::store::{StoreConfig, StoreKind};
@@ -89,9 +90,23 @@ fn run(args: config::Args) -> Result<(), String> {
         }
     }
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Certificate::Files { cert, key }),
+        _ if args.tls_self => Some(tls::Certificate::SelfSigned),
+        _ => None,
+    };
+    let tls = match tls.map(tls::server_config).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            running.shutdown();
+            return Err(e);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let cfg = acceptor::AcceptorConfig {
         addr,
+        tls,
         router: router::RouterConfig {
             cors: !args.no_cors,
         },
@@ -102,7 +117,7 @@ fn run(args: config::Args) -> Result<(), String> {
         },
         held_bytes_per_shard: args.client_buffers_per_shard(shard_count),
     };
-    running.start_serving(|_| acceptor::serve_fn(cfg, bound_tx.clone()));
+    running.start_serving(|_| acceptor::serve_fn(cfg.clone(), bound_tx.clone()));
     for _ in 0..shard_count {
         match bound_rx.recv() {
             Ok(Ok(())) => {}
@@ -123,9 +138,18 @@ fn run(args: config::Args) -> Result<(), String> {
         startup_ms = started.elapsed().as_millis() as u64,
         "serving"
     );
-    println!("export S2_ACCOUNT_ENDPOINT=http://localhost:{}", args.port);
-    println!("export S2_BASIN_ENDPOINT=http://localhost:{}", args.port);
+    println!(
+        "export S2_ACCOUNT_ENDPOINT={scheme}://localhost:{}",
+        args.port
+    );
+    println!(
+        "export S2_BASIN_ENDPOINT={scheme}://localhost:{}",
+        args.port
+    );
     println!("export S2_ACCESS_TOKEN=ignored");
+    if args.tls_self {
+        println!("export S2_SSL_NO_VERIFY=1");
+    }
 
     wait_for_signal()?;
     tracing::info!("shutting down: draining requests, then closing storage");

@@ -34,3 +34,6 @@ mod crash;
 
 #[path = "e2e/memory.rs"]
 mod memory;
+
+#[path = "e2e/tls.rs"]
+mod tls;

@@ -21,6 +21,9 @@ pub const CONNECTION_BYTES: usize = 8 * 1024;
 /// An HTTP/2 connection on top: the 64 KiB a peer may send before any window update
 /// (RFC 9113 fixes it), HPACK tables and frame buffers.
 pub const H2_CONNECTION_BYTES: usize = 96 * 1024;
+/// What a TLS session holds beyond that: rustls's buffers for a full incoming record (16 KiB
+/// plus overhead), its plaintext and its outgoing records.
+pub const TLS_CONNECTION_BYTES: usize = 48 * 1024;
 /// The window every HTTP/2 connection has, whatever we advertise (RFC 9113).
 pub const H2_DEFAULT_WINDOW_BYTES: u32 = 65_535;
 /// Bytes h2 queues per stream on the way out before the stream waits for the socket.

@@ -24,9 +24,11 @@ use std::time::Duration;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct AcceptorConfig {
     pub addr: SocketAddr,
+    /// Serve TLS (every connection) when set.
+    pub tls: Option<crate::tls::TlsConfig>,
     pub router: RouterConfig,
     pub timeouts: limits::Timeouts,
     /// Each shard's budget for what it holds for clients (see `held_bytes`).
@@ -171,6 +173,7 @@ async fn serve(
             return;
         }
     };
+    let tls = cfg.tls.clone().map(futures_rustls::TlsAcceptor::from);
     let conn = Conn {
         cluster: ctx.cluster.clone(),
         router: cfg.router,
@@ -219,9 +222,14 @@ async fn serve(
         let mut conn = conn.clone();
         conn.peer = peer.ip();
         let slot = Counted::new(&open);
+        let tls = tls.clone();
         spawn_isolated("connection", async move {
             let _slots = (slot, client_slot);
-            connection(stream, conn, lease).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => connection(stream, conn, lease).await,
+                Some(tls) => Box::pin(tls_connection(tls, stream, conn, lease)).await,
+            }
         });
     }
     drop(listener);
@@ -231,8 +239,33 @@ async fn serve(
     }
 }
 
-async fn connection(mut stream: TcpStream, conn: Conn, lease: Lease) {
-    let _ = stream.set_nodelay(true);
+/// The TLS handshake, within the request deadline, then the connection as in cleartext.
+async fn tls_connection(
+    tls: futures_rustls::TlsAcceptor,
+    stream: TcpStream,
+    conn: Conn,
+    lease: Lease,
+) {
+    // rustls's buffers count against the client budget like the connection's own.
+    let Some(tls_lease) = conn.held.try_take_for_head(limits::TLS_CONNECTION_BYTES) else {
+        return;
+    };
+    let stream = match timeout(conn.timeouts.request, tls.accept(stream)).await {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        None => return,
+    };
+    connection(stream, conn, lease).await;
+    drop(tls_lease);
+}
+
+async fn connection<S>(mut stream: S, conn: Conn, lease: Lease)
+where
+    S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin + 'static,
+{
     // Nothing is allocated for a socket that has sent nothing yet.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64];

@@ -128,6 +128,39 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Starts with TLS flags (`--tls-self`, or `--tls-cert`/`--tls-key`) and waits until
+    /// `/health` answers over TLS.
+    pub fn start_tls(args: &[&str]) -> Server {
+        let port = free_port();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut child = spawn_strand(port, &args, &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("strand (TLS) exited during start-up: {status}");
+            }
+            let ok = Command::new("curl")
+                .args(["-sfk", "--max-time", "2"])
+                .arg(format!("https://127.0.0.1:{port}/health"))
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strand (TLS) did not become healthy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            port,
+            args,
+            env: Vec::new(),
+        }
+    }
+
     /// Peak resident memory so far, in KiB (`VmHWM`).
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -240,6 +273,11 @@ pub fn run_cli_with_input(
         .env("S2_BASIN_ENDPOINT", endpoint)
         .env("S2_ACCESS_TOKEN", "ignored")
         .env("NO_COLOR", "1")
+        // A TLS test server presents a self-signed certificate.
+        .env(
+            "S2_SSL_NO_VERIFY",
+            endpoint.starts_with("https").to_string(),
+        )
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -283,6 +321,39 @@ impl Lite {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts with TLS flags (`--tls-self`, or `--tls-cert`/`--tls-key`) and waits until
+    /// `/health` answers over TLS.
+    pub fn start_tls(args: &[&str]) -> Server {
+        let port = free_port();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut child = spawn_strand(port, &args, &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("strand (TLS) exited during start-up: {status}");
+            }
+            let ok = Command::new("curl")
+                .args(["-sfk", "--max-time", "2"])
+                .arg(format!("https://127.0.0.1:{port}/health"))
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strand (TLS) did not become healthy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            port,
+            args,
+            env: Vec::new(),
+        }
     }
 }
 
