@@ -37,3 +37,6 @@ mod memory;
 
 #[path = "e2e/tls.rs"]
 mod tls;
+
+#[path = "e2e/metrics.rs"]
+mod metrics;

@@ -37,7 +37,17 @@ impl Partition {
             Sealing::RequestKey(key) => RecordCipher::resolve(meta.cipher, key.as_ref())?,
             Sealing::CommandsOnly => None,
         };
-        let admission = pipeline.admit(input.metered_size()).await?;
+        let metered = input.metered_size();
+        crate::shard_metrics::with(|m| {
+            m.append_batch_records.observe(input.records.len() as f64);
+            m.append_batch_bytes.observe(metered as f64);
+        });
+        let asked = std::time::Instant::now();
+        let admission = pipeline.admit(metered).await?;
+        let admitted = std::time::Instant::now();
+        crate::shard_metrics::with(|m| {
+            m.append_permit_seconds.observe_duration(admitted - asked);
+        });
         let state = self.stream_state(meta.id).await?;
         // Conditions are checked against the tail including in-flight appends; an error
         // that depends on in-flight appends waits until they are settled.
@@ -173,9 +183,13 @@ impl Partition {
         if let Some(s) = sequenced {
             let _ = s.send(());
         }
-        answer
+        let answered = answer
             .await
-            .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?
+            .map_err(|_| ShardError::Unavailable("append pipeline dropped the append"))?;
+        crate::shard_metrics::with(|m| {
+            m.append_ack_seconds.observe_duration(admitted.elapsed());
+        });
+        answered
     }
 }
 

@@ -232,6 +232,7 @@ impl AppendPipeline {
             let _ = crate::runtime::timeout(left, self.capacity.listen()).await;
         }
         self.inflight_bytes.set(self.inflight_bytes.get() + bytes);
+        self.publish_inflight();
         Ok(Admission {
             pipeline: Rc::downgrade(self),
             bytes,
@@ -240,7 +241,13 @@ impl AppendPipeline {
 
     fn release_bytes(&self, bytes: usize) {
         self.inflight_bytes.set(self.inflight_bytes.get() - bytes);
+        self.publish_inflight();
         self.capacity.notify_all();
+    }
+
+    fn publish_inflight(&self) {
+        let bytes = self.inflight_bytes.get() as u64;
+        crate::shard_metrics::with(|m| m.append_inflight_bytes.set(bytes));
     }
 
     /// Adds one sequenced append (its puts already in `batch`) to the open round.
@@ -347,8 +354,16 @@ impl AppendPipeline {
         };
         self.dispatched.borrow_mut().insert(no, round);
         let me = self.clone();
+        let started = Instant::now();
         spawn_local(async move {
             let outcome = write.await;
+            crate::shard_metrics::with(|m| {
+                m.round_seconds.observe_duration(started.elapsed());
+                m.rounds.add(1);
+                if !outcome.as_ref().is_ok_and(|o| o.failed_parts.is_empty()) {
+                    m.rounds_failed.add(1);
+                }
+            });
             // Gone if `fail_all` already answered its appends.
             let Some(round) = me.dispatched.borrow_mut().remove(&no) else {
                 return;
@@ -456,6 +471,8 @@ impl AppendPipeline {
                 budget.bytes += r.metered_size();
             }
             st.extend_window(ack.records.iter().cloned());
+            let bytes = budget.bytes as u64;
+            crate::shard_metrics::with(|m| m.window_bytes.set(bytes));
         } else {
             // Out of step after a failure: the reload will find the truth in storage.
             st.broken = true;
@@ -484,6 +501,8 @@ impl AppendPipeline {
             // Freed now, or already (the stream's state is gone or its window was cleared).
             budget.bytes -= size;
         }
+        let bytes = budget.bytes as u64;
+        crate::shard_metrics::with(|m| m.window_bytes.set(bytes));
     }
 }
 

@@ -11,6 +11,7 @@ use crate::placement::{
 use crate::read::{ReadKey, ReadOutput, ReadRequest};
 use crate::runtime::inbox::{InboxFull, InboxSender};
 use crate::shard::{AppendOp, CreateStream, Envelope, Op, Reply};
+use crate::shard_metrics::ShardMetrics;
 use crate::stream_ops::{BasinView, StreamEntry};
 use futures::channel::oneshot;
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
@@ -28,6 +29,7 @@ struct Inner {
     shards: Vec<InboxSender<Envelope>>,
     partition_count: u32,
     liveness: Arc<crate::liveness::Liveness>,
+    metrics: Vec<Arc<ShardMetrics>>,
 }
 
 impl Cluster {
@@ -35,14 +37,26 @@ impl Cluster {
         shards: Vec<InboxSender<Envelope>>,
         partition_count: u32,
         liveness: Arc<crate::liveness::Liveness>,
+        metrics: Vec<Arc<ShardMetrics>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards,
                 partition_count,
                 liveness,
+                metrics,
             }),
         }
+    }
+
+    /// Each shard's metrics, by shard id.
+    pub fn shard_metrics(&self) -> &[Arc<ShardMetrics>] {
+        &self.inner.metrics
+    }
+
+    /// Messages waiting in each shard's inbox, by shard id.
+    pub fn inbox_depths(&self) -> Vec<usize> {
+        self.inner.shards.iter().map(|s| s.len()).collect()
     }
 
     /// Threads of the shards that are not running (empty when healthy).

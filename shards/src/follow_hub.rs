@@ -151,6 +151,7 @@ impl Hub {
         }
         self.ring_bytes.set(bytes);
         RING_BYTES.with(|t| t.set(shard_others + bytes));
+        publish_ring_bytes();
         self.next.set(out.next_seq);
         self.tail.set(out.durable_tail);
     }
@@ -159,6 +160,7 @@ impl Hub {
         let bytes = self.ring_bytes.replace(0);
         self.ring.borrow_mut().clear();
         RING_BYTES.with(|t| t.set(t.get().saturating_sub(bytes)));
+        publish_ring_bytes();
     }
 }
 
@@ -200,10 +202,17 @@ async fn pump(cluster: Cluster, key: Key, hub: Rc<Hub>) {
         if h.get(&key).is_some_and(|cur| Rc::ptr_eq(cur, &hub)) {
             h.remove(&key);
         }
+        let n = h.len() as u64;
+        crate::shard_metrics::with(|m| m.follow_hubs.set(n));
     });
     hub.failed.set(true);
     hub.release();
     hub.changed.notify_all();
+}
+
+fn publish_ring_bytes() {
+    let bytes = RING_BYTES.with(|t| t.get()) as u64;
+    crate::shard_metrics::with(|m| m.follow_hub_bytes.set(bytes));
 }
 
 fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Option<Rc<Hub>> {
@@ -227,6 +236,8 @@ fn hub_for(cluster: &Cluster, key: &Key, from: u64, tail: StreamPosition) -> Opt
             changed: Default::default(),
         });
         hubs.insert(key.clone(), hub.clone());
+        let n = hubs.len() as u64;
+        crate::shard_metrics::with(|m| m.follow_hubs.set(n));
         spawn_local(pump(cluster.clone(), key.clone(), hub.clone())).detach();
         Some(hub)
     })

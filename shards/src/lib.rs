@@ -24,6 +24,7 @@ pub mod read;
 pub mod record_cipher;
 pub mod runtime;
 mod shard;
+pub mod shard_metrics;
 pub mod store;
 pub mod stream_ops;
 pub mod stream_state;
@@ -89,7 +90,15 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..n).map(|_| inbox(limits::INBOX_DEPTH_MAX)).unzip();
     let liveness = std::sync::Arc::new(liveness::Liveness::new(n));
-    let cluster = Cluster::new(senders, layout.partition_count, liveness.clone());
+    let metrics: Vec<_> = (0..n)
+        .map(|_| std::sync::Arc::new(shard_metrics::ShardMetrics::default()))
+        .collect();
+    let cluster = Cluster::new(
+        senders,
+        layout.partition_count,
+        liveness.clone(),
+        metrics.clone(),
+    );
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(ShardId, Result<(), String>)>();
     let mut running = Running {
         cluster: cluster.clone(),
@@ -123,8 +132,10 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         let (cluster, ready) = (cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
         let alive = liveness.shard_guard(id);
+        let shard_metrics = metrics[id].clone();
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let _alive = alive;
+            shard_metrics::install(shard_metrics);
             let opened = futures::future::join_all(
                 owned.into_iter().map(|p| Partition::open(p, with.clone())),
             )

@@ -203,7 +203,15 @@ async fn run_session(
         return;
     };
     let (out_tx, out_rx) = mpsc::channel::<Held>(SESSION_CHANNEL_FRAMES);
-    let writer = spawn_local(pump_out(out_rx, send_stream, conn.timeouts.write));
+    // Resolves when the writer ends, e.g. because the client reset the stream: an idle
+    // follower then ends at once instead of at its next heartbeat.
+    let (writer_alive, writer_gone) = futures::channel::oneshot::channel::<()>();
+    let writer = spawn_local(pump_out(
+        out_rx,
+        send_stream,
+        conn.timeouts.write,
+        writer_alive,
+    ));
     let cluster = conn.cluster().clone();
     let out = SessionOutput {
         output: out_tx,
@@ -221,12 +229,12 @@ async fn run_session(
             drop(body);
             // A follower never ends by itself: on shutdown, end it (clients resume).
             let run = std::pin::pin!(sessions::run_read(cluster, read, &mut encoder, out));
-            let _ = select(run, conn.draining()).await;
+            let _ = select(run, select(conn.draining(), writer_gone)).await;
         }
         Session::Sse(read, mut encoder) => {
             drop(body);
             let run = std::pin::pin!(sessions::run_read(cluster, read, &mut encoder, out));
-            let _ = select(run, conn.draining()).await;
+            let _ = select(run, select(conn.draining(), writer_gone)).await;
         }
     }
     writer.await;
@@ -253,8 +261,22 @@ async fn pump_out(
     mut rx: mpsc::Receiver<Held>,
     mut stream: h2::SendStream<Bytes>,
     stall: Duration,
+    _alive: futures::channel::oneshot::Sender<()>,
 ) {
-    while let Some(held) = rx.next().await {
+    loop {
+        // The next frame, unless the client resets the stream first.
+        let next = futures::future::poll_fn(|cx| {
+            if stream.poll_reset(cx).is_ready() {
+                return std::task::Poll::Ready(None);
+            }
+            rx.poll_next_unpin(cx).map(Some)
+        })
+        .await;
+        let held = match next {
+            None => return,
+            Some(None) => break,
+            Some(Some(held)) => held,
+        };
         if !send_data(&mut stream, held.bytes.clone(), stall).await {
             return;
         }

@@ -56,6 +56,15 @@ pub struct Conn {
 pub struct SessionSlot {
     _shard: Counted,
     _client: client_limits::ClientSlot,
+    sessions: Rc<Cell<usize>>,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        // Runs before the count is given back (fields drop after this).
+        let open = self.sessions.get().saturating_sub(1) as u64;
+        shards::shard_metrics::with(|m| m.sessions.set(open));
+    }
 }
 
 impl Conn {
@@ -71,10 +80,14 @@ impl Conn {
         let client = self
             .clients
             .take(self.peer, client_limits::Pool::Sessions)?;
-        Some(SessionSlot {
+        let slot = SessionSlot {
             _shard: Counted::new(&self.sessions),
             _client: client,
-        })
+            sessions: self.sessions.clone(),
+        };
+        let open = self.sessions.get() as u64;
+        shards::shard_metrics::with(|m| m.sessions.set(open));
+        Some(slot)
     }
 
     /// The answer when [`Conn::session_slot`] has none: 503, retryable.

@@ -72,6 +72,15 @@ pub fn inbox<T>(capacity: usize) -> (InboxSender<T>, InboxReceiver<T>) {
 }
 
 impl<T> InboxSender<T> {
+    /// Messages waiting now (for `/metrics`).
+    pub fn len(&self) -> usize {
+        self.shared.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shared.tx.is_empty()
+    }
+
     /// Never blocks: a full inbox hands the message back.
     pub fn try_send(&self, msg: T) -> Result<(), InboxFull<T>> {
         if self.shared.closed.load(Ordering::SeqCst) {

@@ -80,16 +80,26 @@ impl StorageRuntime {
         T: Send + 'static,
     {
         let deadline = self.deadline;
+        let started = std::time::Instant::now();
         // The timer must be made on the storage runtime (tokio), not on the caller's executor.
         let timed = async move { tokio::time::timeout(deadline, fut).await };
-        match self.run(timed).await {
+        let result = match self.run(timed).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ShardError::StorageTimeout {
                 what,
                 after: deadline,
             }),
             Err(StorageTaskLost) => Err(ShardError::Unavailable("storage runtime lost")),
-        }
+        };
+        crate::shard_metrics::with(|m| {
+            m.storage_call_seconds.observe_duration(started.elapsed());
+            match &result {
+                Ok(_) => {}
+                Err(ShardError::StorageTimeout { .. }) => m.storage_call_timeouts.add(1),
+                Err(_) => m.storage_call_errors.add(1),
+            }
+        });
+        result
     }
 }
 
