@@ -39,6 +39,12 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     pub partitions: u32,
 
+    /// How often each shard looks for streams to delete on empty (`delete_on_empty`), in
+    /// milliseconds. Each look judges at most 256 streams per partition, so a deletion
+    /// may come up to this much (or a few ticks) after its stream qualifies.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub lifecycle_tick_ms: u64,
+
     /// Serve TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made at
     /// start-up (clients must skip verification: `S2_SSL_NO_VERIFY=1` for the s2 CLI).
     /// ALPN offers h2 and http/1.1.

@@ -40,3 +40,6 @@ mod tls;
 
 #[path = "e2e/metrics.rs"]
 mod metrics;
+
+#[path = "e2e/lifecycle.rs"]
+mod lifecycle;

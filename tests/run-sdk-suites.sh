@@ -3,7 +3,7 @@
 # suite (node --test) and Python SDK suite (unittest) against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/debug/strand
+BIN="${CARGO_TARGET_DIR:-target}/debug/strand"
 [ -x "$BIN" ] || cargo build --locked --bin strand
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)

@@ -82,6 +82,14 @@ impl Partition {
                 });
             }
             let mut st = state.borrow_mut();
+            // Claimed for deletion on empty: it takes no more records (but its terminal
+            // trim).
+            if st.closing && !matches!(sealing, Sealing::CommandsOnly) {
+                return Err(ShardError::StreamDeletionPending {
+                    basin: basin.clone(),
+                    stream: stream.clone(),
+                });
+            }
             let timestamps =
                 assign_timestamps(&input, ts.mode, ts.uncapped, now_ms, st.last_timestamp)?;
             if let Some(c) = &cipher {
@@ -152,6 +160,10 @@ impl Partition {
             }
             puts.push((kv::record::key(id, r.seq_num), value));
         }
+        let expires_at = match ttl {
+            Ttl::ExpireAfterMillis(ms) => now_ms.saturating_add(ms),
+            _ => u64::MAX,
+        };
         let fill = move |batch: &mut slatedb::WriteBatch| {
             let options = PutOptions { ttl };
             for (k, v) in puts {
@@ -170,6 +182,7 @@ impl Partition {
         let (reply, answer) = oneshot::channel();
         let express = meta.config.storage_class != "standard";
         let ack = PendingAck {
+            expires_at,
             state: state.clone(),
             stream: (self.id, id),
             epoch,

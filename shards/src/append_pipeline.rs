@@ -59,6 +59,8 @@ pub struct PipelineConfig {
     /// A stream's live state (tail, token, window) unused this long is dropped; the next
     /// request reloads it from its durable position.
     pub state_idle: Duration,
+    /// How often each shard sweeps its streams for delete-on-empty (`lifecycle`).
+    pub lifecycle_tick: Duration,
 }
 
 /// A stream in the pipeline: its partition and id (ids are per partition).
@@ -126,6 +128,8 @@ pub struct PendingAck {
     pub end: StreamPosition,
     pub trim_point: u64,
     pub records: Vec<SequencedRecord>,
+    /// When these records expire (ms since the epoch; `u64::MAX`: never).
+    pub expires_at: u64,
     pub reply: oneshot::Sender<Result<AppendAck, ShardError>>,
 }
 
@@ -427,8 +431,7 @@ impl AppendPipeline {
             let mut st = ack.state.borrow_mut();
             st.inflight -= 1;
             st.broken = true;
-            st.window.clear();
-            st.window_bytes = 0;
+            st.clear_window();
             st.changed.notify_all();
             drop(st);
             let _ = ack.reply.send(Err(e));
@@ -470,7 +473,7 @@ impl AppendPipeline {
                     .push_back((Rc::downgrade(&ack.state), r.seq_num, r.metered_size()));
                 budget.bytes += r.metered_size();
             }
-            st.extend_window(ack.records.iter().cloned());
+            st.extend_window(ack.records.iter().cloned(), ack.expires_at);
             let bytes = budget.bytes as u64;
             crate::shard_metrics::with(|m| m.window_bytes.set(bytes));
         } else {

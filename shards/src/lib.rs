@@ -14,6 +14,7 @@ pub mod error;
 pub mod fault_store;
 mod follow_hub;
 pub mod kv;
+mod lifecycle;
 pub mod limits;
 pub mod liveness;
 pub mod notify;

@@ -249,6 +249,11 @@ impl Partition {
         &self.storage
     }
 
+    /// Stream `id`'s state if it is in memory now (no load).
+    pub(crate) fn loaded_state(&self, id: u64) -> Option<Rc<RefCell<StreamState>>> {
+        self.states.borrow().get(&id).cloned()
+    }
+
     /// The live state of stream `id`, loaded from its position key on first use, and
     /// reloaded after a failed round once its in-flight appends have settled.
     pub(crate) async fn stream_state(
@@ -282,8 +287,7 @@ impl Partition {
                     st.trim_point = fresh.trim_point;
                     st.durable = fresh.durable;
                     st.durable_trim_point = fresh.durable_trim_point;
-                    st.window.clear();
-                    st.window_bytes = 0;
+                    st.clear_window();
                     st.broken = false;
                     st.epoch += 1;
                 }

@@ -124,6 +124,49 @@ impl Limits {
     }
 }
 
+/// What a read found: its records, and how far it looked (past expired records it left
+/// out, so the next read starts after them).
+#[derive(Debug, Default)]
+struct Page {
+    records: Vec<SequencedRecord>,
+    used: usize,
+    /// The seq_num after the last record looked at.
+    looked_to: u64,
+    skipped: usize,
+}
+
+/// Expired records a page may pass over before it returns (so one read's work is bounded
+/// even over a long run of records SlateDB has not yet dropped).
+const EXPIRED_SKIP_MAX: usize = 10_000;
+
+impl Page {
+    fn new(from: u64) -> Page {
+        Page {
+            looked_to: from,
+            ..Page::default()
+        }
+    }
+
+    /// Takes `r` if it fits; `false` once the page is done (`r` not taken).
+    fn offer(&mut self, r: &SequencedRecord, expired: bool, limits: &Limits) -> bool {
+        if expired {
+            if self.skipped >= EXPIRED_SKIP_MAX {
+                return false;
+            }
+            self.skipped += 1;
+            self.looked_to = r.seq_num + 1;
+            return true;
+        }
+        if !limits.admits(self.records.len(), self.used, r) {
+            return false;
+        }
+        self.used += limits.size(r);
+        self.records.push(r.clone());
+        self.looked_to = r.seq_num + 1;
+        true
+    }
+}
+
 /// Records scanned from storage per read, at most (a scan also stops at the limits).
 const SCAN_READ_AHEAD_BYTES: usize = 1 << 20;
 
@@ -206,7 +249,7 @@ impl Partition {
         // A start below the tail whose records are all trimmed finds nothing, as in
         // s2-lite (whose trimmed records are gone): 200 with no records, never 416.
         if requested < tail.seq_num && start >= tail.seq_num {
-            return Ok(output(meta.id, Vec::new(), None, tail.seq_num, tail));
+            return Ok(output(meta.id, Page::new(tail.seq_num), None, tail));
         }
         // Every page is bounded as a read batch is, whatever the caller asked.
         let limits = Limits {
@@ -220,8 +263,8 @@ impl Partition {
             sealed: meta.cipher.is_some(),
         };
         if start < tail.seq_num {
-            let records = self.collect(&state, start, tail.seq_num, limits).await?;
-            return Ok(output(meta.id, records, None, start, tail));
+            let page = self.collect(&state, start, tail.seq_num, limits).await?;
+            return Ok(output(meta.id, page, None, tail));
         }
         if deleted {
             return Err(ShardError::StreamNotFound {
@@ -244,14 +287,14 @@ impl Partition {
                 (st.durable, st.changed.listen())
             };
             if now_tail.seq_num > start {
-                let records = self
+                let page = self
                     .collect(&state, start, now_tail.seq_num, limits)
                     .await?;
-                return Ok(output(meta.id, records, Some(now_tail), start, now_tail));
+                return Ok(output(meta.id, page, Some(now_tail), now_tail));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || timeout(left, changed).await.is_none() {
-                return Ok(output(meta.id, Vec::new(), None, start, now_tail));
+                return Ok(output(meta.id, Page::new(start), None, now_tail));
             }
             // Woken by a deletion (of this incarnation): nothing more will come.
             let live = self
@@ -266,42 +309,38 @@ impl Partition {
         }
     }
 
-    /// Durable records in `[from, to)` within `limits`: from the window when it covers
-    /// `from`, otherwise from storage.
+    /// Durable, unexpired records in `[from, to)` within `limits`: from the window when it
+    /// covers `from`, otherwise from storage.
     async fn collect(
         &self,
         state: &RefCell<StreamState>,
         from: u64,
         to: u64,
         limits: Limits,
-    ) -> Result<Vec<SequencedRecord>, ShardError> {
+    ) -> Result<Page, ShardError> {
+        let now_ms = self.now_nanos() / 1_000_000;
         let id = {
             let st = state.borrow();
             if let Some(first) = st.window_start().filter(|&w| w <= from) {
-                let mut out = Vec::new();
-                let mut used = 0;
-                for r in st.window.iter().skip((from - first) as usize) {
-                    if r.seq_num >= to || !limits.admits(out.len(), used, r) {
+                let mut page = Page::new(from);
+                let skip = (from - first) as usize;
+                let window = st.window.iter().zip(&st.window_expiry).skip(skip);
+                for (r, &expires_at) in window {
+                    if r.seq_num >= to || !page.offer(r, expires_at <= now_ms, &limits) {
                         break;
                     }
-                    used += limits.size(r);
-                    out.push(r.clone());
                 }
-                return Ok(out);
+                return Ok(page);
             }
             st.id
         };
         self.scan(id, from, to, limits).await
     }
 
-    async fn scan(
-        &self,
-        id: u64,
-        from: u64,
-        to: u64,
-        limits: Limits,
-    ) -> Result<Vec<SequencedRecord>, ShardError> {
+    /// Unexpired records in `[from, to)` within `limits`, from storage.
+    async fn scan(&self, id: u64, from: u64, to: u64, limits: Limits) -> Result<Page, ShardError> {
         let db = self.db().clone();
+        let now_ms = (self.now_nanos() / 1_000_000) as i64;
         self.storage()
             .call("read", async move {
                 let options = slatedb::config::ScanOptions {
@@ -312,8 +351,7 @@ impl Partition {
                 };
                 let range = kv::record::key(id, from).to_vec()..kv::record::key(id, to).to_vec();
                 let mut iter = db.scan_with_options(range, &options).await?;
-                let mut out = Vec::new();
-                let mut used = 0;
+                let mut page = Page::new(from);
                 while let Some(kv) = iter.next().await? {
                     let (_, seq_num) = kv::record::decode_key(&kv.key).map_err(corrupt)?;
                     let (timestamp, headers, body) =
@@ -324,13 +362,14 @@ impl Partition {
                         headers,
                         body,
                     };
-                    if !limits.admits(out.len(), used, &r) {
-                        break;
+                    // SlateDB's own clock may lag; retention is exact for readers here.
+                    let expired = kv.expire_ts.is_some_and(|e| e <= now_ms);
+                    if !page.offer(&r, expired, &limits) {
+                        return Ok(page);
                     }
-                    used += limits.size(&r);
-                    out.push(r);
                 }
-                Ok(out)
+                page.looked_to = page.looked_to.max(to);
+                Ok(page)
             })
             .await
     }
@@ -363,7 +402,7 @@ impl Partition {
             // stream written before the index existed fails this and is scanned whole.
             let below = match start.checked_sub(1).filter(|&s| s >= trim) {
                 None => None,
-                Some(s) => self.scan(id, s, s + 1, page).await?.pop(),
+                Some(s) => self.scan(id, s, s + 1, page).await?.records.pop(),
             };
             if below.is_none_or(|r| r.timestamp < t) {
                 return self.first_at_or_after(id, start, tail, t, page).await;
@@ -406,11 +445,13 @@ impl Partition {
     ) -> Result<u64, ShardError> {
         while from < tail {
             let page = self.scan(id, from, tail, limits).await?;
-            let Some(last) = page.last() else { break };
-            if let Some(r) = page.iter().find(|r| r.timestamp >= t) {
+            if let Some(r) = page.records.iter().find(|r| r.timestamp >= t) {
                 return Ok(r.seq_num);
             }
-            from = last.seq_num + 1;
+            if page.looked_to <= from {
+                break;
+            }
+            from = page.looked_to;
         }
         Ok(tail)
     }
@@ -431,16 +472,14 @@ const fn seek_page(sealed: bool) -> Limits {
 
 fn output(
     stream_id: u64,
-    records: Vec<SequencedRecord>,
+    page: Page,
     tail: Option<StreamPosition>,
-    start: u64,
     durable_tail: StreamPosition,
 ) -> ReadOutput {
-    let next_seq = records.last().map_or(start, |r| r.seq_num + 1);
     ReadOutput {
-        records,
+        next_seq: page.looked_to,
+        records: page.records,
         tail,
-        next_seq,
         durable_tail,
         stream_id,
         sealed: None,

@@ -138,7 +138,41 @@ impl Shard {
         });
         shard.resume_deletions();
         shard.spawn_idle_eviction();
+        shard.spawn_delete_on_empty();
         shard
+    }
+
+    /// Every `lifecycle_tick`, deletes the streams that are empty and idle for their
+    /// `delete_on_empty.min_age_secs`, a bounded number per partition per tick.
+    fn spawn_delete_on_empty(self: &Rc<Self>) {
+        let me = Rc::downgrade(self);
+        spawn_local(async move {
+            let tick = match me.upgrade() {
+                Some(shard) => shard.pipeline.config().lifecycle_tick,
+                None => return,
+            };
+            let mut cursors: HashMap<PartitionId, Option<(BasinName, StreamName)>> = HashMap::new();
+            loop {
+                crate::runtime::sleep(tick).await;
+                let Some(shard) = me.upgrade() else { return };
+                if shard.draining.peek().is_some() {
+                    return;
+                }
+                let partitions: Vec<Rc<Partition>> = shard
+                    .partitions
+                    .values()
+                    .filter(|p| p.closed().is_none())
+                    .cloned()
+                    .collect();
+                let pipeline = shard.pipeline.clone();
+                drop(shard);
+                for p in partitions {
+                    let cursor = cursors.entry(p.id).or_default();
+                    sweep_delete_on_empty(&p, &pipeline, cursor).await;
+                }
+            }
+        })
+        .detach();
     }
 
     /// Every so often, drops stream states idle for `state_idle` on every partition.
@@ -288,11 +322,7 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
             let _ = reply.send(Box::pin(p.reconfigure_stream(basin, stream, patch, view)).await);
         }
         Op::DeleteStream(basin, stream, reply) => {
-            Box::pin(append_terminal_trim(&p, &pipeline, &basin, &stream)).await;
-            let result = Box::pin(p.delete_stream(basin.clone(), stream.clone())).await;
-            if let Ok(true) = result {
-                deletion::spawn_stream_cleanup(p.clone(), basin, stream);
-            }
+            let result = Box::pin(delete_stream(&p, &pipeline, basin, stream)).await;
             let _ = reply.send(result.map(|_| ()));
         }
         Op::Append(a, reply) => {
@@ -326,6 +356,52 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         }
         Op::CheckTail(basin, stream, reply) => {
             let _ = reply.send(Box::pin(p.check_tail(&basin, &stream)).await);
+        }
+    }
+}
+
+/// A stream's deletion, for a client's DELETE or for delete-on-empty: the terminal trim
+/// record for its live readers, the durable mark, then the cleanup in the background.
+/// `Ok(false)`: it was already being deleted.
+async fn delete_stream(
+    p: &Rc<Partition>,
+    pipeline: &Rc<AppendPipeline>,
+    basin: BasinName,
+    stream: StreamName,
+) -> Result<bool, ShardError> {
+    Box::pin(append_terminal_trim(p, pipeline, &basin, &stream)).await;
+    let result = Box::pin(p.delete_stream(basin.clone(), stream.clone())).await;
+    if let Ok(true) = result {
+        deletion::spawn_stream_cleanup(p.clone(), basin, stream);
+    }
+    result
+}
+
+/// One delete-on-empty sweep of a partition (see `lifecycle`).
+async fn sweep_delete_on_empty(
+    p: &Rc<Partition>,
+    pipeline: &Rc<AppendPipeline>,
+    cursor: &mut Option<(BasinName, StreamName)>,
+) {
+    let candidates =
+        p.delete_on_empty_candidates(p.now_nanos(), cursor, crate::lifecycle::CHECKS_PER_TICK);
+    for c in candidates {
+        let tail = match Box::pin(p.judge_empty(&c)).await {
+            Ok(Some(tail)) => tail,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(stream = %c.stream, error = %e, "delete-on-empty check failed");
+                continue;
+            }
+        };
+        if !p.claim_for_deletion(&c, tail) {
+            continue;
+        }
+        tracing::info!(basin = %c.basin, stream = %c.stream, "deleting empty stream");
+        let id = c.meta.id;
+        if let Err(e) = delete_stream(p, pipeline, c.basin, c.stream).await {
+            tracing::warn!(error = %e, "delete-on-empty deletion failed; will retry");
+            p.release_claim(id);
         }
     }
 }

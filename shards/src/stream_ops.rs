@@ -229,6 +229,23 @@ impl Partition {
     }
 
     /// Streams marked deleted whose cleanup must (re)start, e.g. after a restart.
+    /// Streams whose metadata passes `keep`, in name order.
+    pub(crate) fn streams_with(
+        &self,
+        keep: impl Fn(&StreamMeta) -> bool,
+    ) -> Vec<(BasinName, StreamName, StreamMeta)> {
+        let streams = self.streams.borrow();
+        streams
+            .iter()
+            .flat_map(|(b, of_basin)| {
+                of_basin
+                    .iter()
+                    .filter(|(_, m)| keep(m))
+                    .map(move |(s, m)| (b.clone(), s.clone(), m.clone()))
+            })
+            .collect()
+    }
+
     pub fn streams_pending_deletion(&self) -> Vec<(BasinName, StreamName)> {
         let streams = self.streams.borrow();
         streams

@@ -31,7 +31,12 @@ pub struct StreamState {
     pub epoch: u64,
     /// Recent durable records, oldest first, contiguous and ending at `durable.seq_num`.
     pub window: VecDeque<SequencedRecord>,
+    /// When each window record expires (ms since the epoch; `u64::MAX`: never), as
+    /// SlateDB's TTL will: readers never see a record past its retention.
+    pub window_expiry: VecDeque<u64>,
     pub window_bytes: usize,
+    /// Claimed for deletion on empty (`lifecycle`): appends are refused from now on.
+    pub closing: bool,
     /// Woken whenever the durable tail moves or an in-flight append ends.
     pub changed: Notify,
     /// When a request last took this state; idle ones are dropped (`Partition::evict_idle`).
@@ -60,7 +65,9 @@ impl StreamState {
             broken: false,
             epoch: 0,
             window: VecDeque::new(),
+            window_expiry: VecDeque::new(),
             window_bytes: 0,
+            closing: false,
             changed: Notify::default(),
             last_used: std::time::Instant::now(),
         }
@@ -81,8 +88,13 @@ impl StreamState {
         self.window.front().map(|r| r.seq_num)
     }
 
-    /// Appends newly durable records to the window (they follow its end).
-    pub fn extend_window(&mut self, records: impl IntoIterator<Item = SequencedRecord>) {
+    /// Appends newly durable records to the window (they follow its end), expiring at
+    /// `expires_at` (ms since the epoch).
+    pub fn extend_window(
+        &mut self,
+        records: impl IntoIterator<Item = SequencedRecord>,
+        expires_at: u64,
+    ) {
         for r in records {
             debug_assert!(self
                 .window
@@ -90,7 +102,15 @@ impl StreamState {
                 .is_none_or(|last| last.seq_num + 1 == r.seq_num));
             self.window_bytes += r.metered_size();
             self.window.push_back(r);
+            self.window_expiry.push_back(expires_at);
         }
+    }
+
+    /// Empties the window (after a failure, the truth is in storage).
+    pub fn clear_window(&mut self) {
+        self.window.clear();
+        self.window_expiry.clear();
+        self.window_bytes = 0;
     }
 
     /// Drops window records below `seq_num`; returns the bytes freed.
@@ -98,6 +118,7 @@ impl StreamState {
         let mut freed = 0;
         while self.window.front().is_some_and(|r| r.seq_num < seq_num) {
             let r = self.window.pop_front().expect("front exists");
+            self.window_expiry.pop_front();
             freed += r.metered_size();
         }
         self.window_bytes -= freed;

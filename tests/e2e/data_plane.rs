@@ -341,3 +341,50 @@ fn find_bytes(dir: &std::path::Path, needle: &[u8], hits: &mut Vec<std::path::Pa
         }
     }
 }
+
+/// Retention is exact for readers: once a record's age passes the stream's retention it is
+/// never returned (from the window, or from storage after a restart), while the tail stays.
+#[tokio::test]
+async fn records_past_their_retention_are_never_read() {
+    let root = crate::support::temp_dir("retention-root");
+    let mut server = Server::start(&["--local-root", root.to_str().unwrap()]);
+    let s2 = no_retry_client(&server);
+    let config = StreamConfig::new().with_retention_policy(RetentionPolicy::Age(1));
+    let stream = new_stream(&s2, Some(config)).await;
+    let bodies: Vec<String> = (0..3).map(|i| format!("old-{i}")).collect();
+    stream.append(batch(&bodies)).await.unwrap();
+    assert_eq!(read_all(&stream).await.len(), 3);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    let from_zero = || ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0)));
+    // From the window: nothing, though the tail is unchanged.
+    assert!(stream.read(from_zero()).await.unwrap().records.is_empty());
+    assert_eq!(stream.check_tail().await.unwrap().seq_num, 3);
+    stream.append(batch(&["fresh".into()])).await.unwrap();
+    let got = stream.read(from_zero()).await.unwrap().records;
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].seq_num, &got[0].body[..]), (3, &b"fresh"[..]));
+
+    // A session from 0 starts at the first live record.
+    let mut session = stream
+        .read_session(from_zero(), ReadSessionConfig::new())
+        .await
+        .unwrap();
+    {
+        use futures::StreamExt;
+        let b = session.next().await.unwrap().unwrap();
+        assert_eq!(b.records[0].seq_num, 3);
+    }
+    drop(session);
+
+    // From storage after a restart (no window), once "fresh" has expired too.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    server.restart(&[]);
+    let s2 = no_retry_client(&server);
+    let basin = stream_basin(&s2, &stream).await;
+    let stream = s2
+        .basin(basin.parse().unwrap())
+        .stream("s".parse().unwrap());
+    assert!(stream.read(from_zero()).await.unwrap().records.is_empty());
+    assert_eq!(stream.check_tail().await.unwrap().seq_num, 4);
+}

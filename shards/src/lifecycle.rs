@@ -1,0 +1,163 @@
+//! Delete-on-empty (API.md §16): a stream whose config sets `delete_on_empty.min_age_secs`
+//! is deleted once it has no live record left (all trimmed or past their retention) and
+//! nothing was written to it for that long. Each shard sweeps its partitions every tick
+//! (`PipelineConfig::lifecycle_tick`), looking at a bounded number of streams per partition
+//! per tick, so the sweep never crowds out appends; a deletion then goes exactly as a
+//! client's DELETE (terminal trim record, durable mark, background cleanup).
+//!
+//! The race that matters: an append arriving while a stream is judged empty. The judgement
+//! records the tail it saw; the stream is then *claimed* synchronously on its shard only if
+//! that tail is still the sequenced and durable tail with nothing in flight, and from the
+//! claim on, its appends are refused (409 `stream_deletion_pending`) instead of being
+//! acknowledged into a stream about to go.
+
+use crate::error::ShardError;
+use crate::kv;
+use crate::kv::StreamMeta;
+use crate::partition::Partition;
+use protocol::names::{BasinName, StreamName};
+use slatedb::config::{DurabilityLevel, ScanOptions};
+use slatedb::IterationOrder;
+
+/// Streams judged per partition per tick, at most.
+pub(crate) const CHECKS_PER_TICK: usize = 256;
+/// Expired records a judgement passes over before it calls the stream "not yet empty"
+/// (SlateDB drops expired records itself; this only bounds one check's work).
+const EXPIRED_SCAN_MAX: usize = 1000;
+
+/// A stream that may be due for deletion, with the config it was judged under.
+pub(crate) struct Candidate {
+    pub basin: BasinName,
+    pub stream: StreamName,
+    pub meta: StreamMeta,
+}
+
+impl Partition {
+    /// Up to `limit` streams with delete-on-empty on, not being deleted, created at least
+    /// their `min_age` ago, after `cursor` in name order (wrapping), so every stream gets
+    /// its turn however many there are.
+    pub(crate) fn delete_on_empty_candidates(
+        &self,
+        now_nanos: u64,
+        cursor: &mut Option<(BasinName, StreamName)>,
+        limit: usize,
+    ) -> Vec<Candidate> {
+        let all = self.streams_with(|m| {
+            let min_age = m.config.delete_on_empty.min_age_secs;
+            m.deleted_at_nanos.is_none()
+                && min_age > 0
+                && now_nanos.saturating_sub(m.created_at_nanos) >= min_age * 1_000_000_000
+        });
+        let start = match cursor {
+            Some(c) => all.partition_point(|(b, s, _)| (b, s) <= (&c.0, &c.1)),
+            None => 0,
+        };
+        let picked: Vec<Candidate> = all[start..]
+            .iter()
+            .chain(all[..start].iter())
+            .take(limit)
+            .map(|(basin, stream, meta)| Candidate {
+                basin: basin.clone(),
+                stream: stream.clone(),
+                meta: meta.clone(),
+            })
+            .collect();
+        *cursor = picked.last().map(|c| (c.basin.clone(), c.stream.clone()));
+        picked
+    }
+
+    /// `Some(tail)` if the stream has no live record and was last written (or created) at
+    /// least `min_age` ago, as of `tail`; `None` otherwise.
+    pub(crate) async fn judge_empty(&self, c: &Candidate) -> Result<Option<u64>, ShardError> {
+        let min_age_ms = c
+            .meta
+            .config
+            .delete_on_empty
+            .min_age_secs
+            .saturating_mul(1000);
+        let state = self.stream_state(c.meta.id).await?;
+        let (tail, trim) = {
+            let st = state.borrow();
+            if st.inflight > 0 || st.next_seq != st.durable.seq_num || st.closing {
+                return Ok(None);
+            }
+            (st.durable.seq_num, st.durable_trim_point)
+        };
+        let now_ms = (self.now_nanos() / 1_000_000) as i64;
+        let id = c.meta.id;
+        let db = self.db().clone();
+        let (live, last_write_ms) = self
+            .storage()
+            .call("delete-on-empty check", async move {
+                let options = ScanOptions {
+                    durability_filter: DurabilityLevel::Remote,
+                    ..Default::default()
+                };
+                // The position key is rewritten by every append: its write time is the
+                // stream's last write.
+                let pos = kv::stream_position::key(id).to_vec();
+                let mut after = pos.clone();
+                after.push(0);
+                let mut it = db.scan_with_options(pos..after, &options).await?;
+                let last_write = it.next().await?.map(|kv| kv.create_ts);
+                // SlateDB refuses (panics on) an empty range: trimmed to its tail is empty.
+                if trim >= tail {
+                    return Ok((false, last_write));
+                }
+                // Newest first: one live record is enough to say no.
+                let options = ScanOptions {
+                    order: IterationOrder::Descending,
+                    ..options
+                };
+                let range = kv::record::key(id, trim).to_vec()..kv::record::key(id, tail).to_vec();
+                let mut it = db.scan_with_options(range, &options).await?;
+                let mut looked = 0;
+                while let Some(kv) = it.next().await? {
+                    let expired = kv.expire_ts.is_some_and(|e| e <= now_ms);
+                    looked += 1;
+                    if !expired || looked >= EXPIRED_SCAN_MAX {
+                        return Ok((true, last_write));
+                    }
+                }
+                Ok((false, last_write))
+            })
+            .await?;
+        if live {
+            return Ok(None);
+        }
+        let created_ms = (c.meta.created_at_nanos / 1_000_000) as i64;
+        let last_write_ms = last_write_ms.unwrap_or(created_ms).max(created_ms);
+        let idle_ms = now_ms.saturating_sub(last_write_ms).max(0) as u64;
+        Ok((idle_ms >= min_age_ms).then_some(tail))
+    }
+
+    /// Claims the stream for deletion if `tail` is still its tail with nothing in flight
+    /// and its config still asks for delete-on-empty; its later appends are refused.
+    pub(crate) fn claim_for_deletion(&self, c: &Candidate, tail: u64) -> bool {
+        let current = self.stream_meta(&c.basin, &c.stream);
+        let same = current.is_some_and(|m| {
+            m.id == c.meta.id
+                && m.deleted_at_nanos.is_none()
+                && m.config.delete_on_empty.min_age_secs > 0
+        });
+        if !same {
+            return false;
+        }
+        let Some(state) = self.loaded_state(c.meta.id) else {
+            return false;
+        };
+        let mut st = state.borrow_mut();
+        if st.inflight > 0 || st.next_seq != tail || st.durable.seq_num != tail || st.closing {
+            return false;
+        }
+        st.closing = true;
+        true
+    }
+
+    /// Gives a claim back (the deletion did not happen).
+    pub(crate) fn release_claim(&self, id: u64) {
+        if let Some(state) = self.loaded_state(id) {
+            state.borrow_mut().closing = false;
+        }
+    }
+}
