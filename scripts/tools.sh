@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests and benchmarks need into a version-pinned cache outside the
 # clone ($STRAND_CACHE, default ~/.cache/strand), once. A second run reuses what is there.
-# Usage: tools.sh s2|ts|py|moto|fuzz|all|env   -- prints nothing but progress on stderr.
+# Usage: tools.sh s2|ts|py|moto|chromium|fuzz|all|env   -- prints nothing but progress on stderr.
 set -euo pipefail
 
 CACHE="${STRAND_CACHE:-$HOME/.cache/strand}"
@@ -55,6 +55,18 @@ ensure_moto() {
   "$MOTO_DIR/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" >&2
 }
 
+# Debian's Chromium, for the dashboard's headless-browser test. A system package (apt), so
+# it lives outside the cache; installed once, reused after.
+ensure_chromium() {
+  if [ -x "${STRAND_CHROMIUM:-/usr/bin/chromium}" ]; then return; fi
+  log "installing Debian's chromium (headless browser for the dashboard test)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y chromium >&2 \
+    || { $sudo apt-get update >&2 && $sudo apt-get install -y chromium >&2; }
+}
+
 # Only for `make fuzz` (not part of `all`): cargo-fuzz drives libFuzzer builds.
 ensure_fuzz() {
   if [ -x "$FUZZ_DIR/bin/cargo-fuzz" ]; then return; fi
@@ -72,7 +84,8 @@ case "${1:-all}" in
   py) ensure_py ;;
   moto) ensure_moto ;;
   fuzz) ensure_fuzz ;;
-  all) ensure_s2; ensure_ts; ensure_py; ensure_moto ;;
+  chromium) ensure_chromium ;;
+  all) ensure_s2; ensure_ts; ensure_py; ensure_moto; ensure_chromium ;;
   env)
     echo "S2_CLI=$S2_DIR/bin/s2"
     echo "STRAND_TS_SDK=$TS_DIR/node_modules"

@@ -145,6 +145,10 @@ pub struct Args {
     /// Disable the permissive CORS headers (on by default, as in s2-lite).
     #[arg(long)]
     pub no_cors: bool,
+
+    /// Do not serve the web dashboard at /dashboard (on by default, as in s2-lite).
+    #[arg(long, env = "S2LITE_NO_DASHBOARD")]
+    pub no_dashboard: bool,
 }
 
 impl Args {

@@ -104,12 +104,14 @@ fn run(args: config::Args) -> Result<(), String> {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let dashboard = (!args.no_dashboard).then(|| server_info(&args, shard_count, &running));
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let cfg = acceptor::AcceptorConfig {
         addr,
         tls,
         router: router::RouterConfig {
             cors: !args.no_cors,
+            dashboard,
         },
         timeouts: acceptor::limits::Timeouts {
             idle: std::time::Duration::from_millis(args.idle_timeout_ms),
@@ -151,12 +153,53 @@ fn run(args: config::Args) -> Result<(), String> {
     if args.tls_self {
         println!("export S2_SSL_NO_VERIFY=1");
     }
+    if !args.no_dashboard {
+        println!("# dashboard: {scheme}://localhost:{}/dashboard", args.port);
+    }
 
     wait_for_signal()?;
     tracing::info!("shutting down: draining requests, then closing storage");
     running.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The dashboard's `config.json`: s2-lite's fields (API.md §14), then Strand's own. Made
+/// once at start-up and kept for the life of the process.
+fn server_info(args: &config::Args, shards: usize, running: &shards::Running) -> &'static str {
+    let store = match (&args.local_root, &args.bucket) {
+        (Some(dir), _) => serde_json::json!({"kind": "local", "root": dir.display().to_string()}),
+        (None, Some(b)) => serde_json::json!({"kind": "s3", "bucket": b}),
+        (None, None) => serde_json::json!({"kind": "memory"}),
+    };
+    let tls = match (&args.tls_cert, args.tls_self) {
+        (Some(_), _) => "certificate",
+        (None, true) => "self_signed",
+        (None, false) => "none",
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let info = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": protocol::time::rfc3339_nanos(started),
+        "store": store,
+        "wal": null,
+        "path": args.path,
+        // The writer flushes each round itself; there is no flush interval.
+        "flush_interval_ms": null,
+        "tls": tls,
+        "port": args.port,
+        "cors": !args.no_cors,
+        "init_file": args.init_file.as_ref().map(|p| p.display().to_string()),
+        "append_inflight_bytes": args.append_inflight_per_shard(shards) * shards,
+        "server": "strand",
+        "shards": shards,
+        "partitions": running.partition_count,
+        "memory_bytes": args.memory_bytes,
+    });
+    Box::leak(info.to_string().into_boxed_str())
 }
 
 /// glommio listeners set SO_REUSEPORT, so a stale server on our port would silently share

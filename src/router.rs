@@ -9,6 +9,9 @@ use shards::Cluster;
 #[derive(Clone, Copy)]
 pub struct RouterConfig {
     pub cors: bool,
+    /// The dashboard's `config.json` (the server's settings), or `None` with
+    /// `--no-dashboard`.
+    pub dashboard: Option<&'static str>,
 }
 
 pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> Response {
@@ -17,7 +20,7 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
     let mut resp = if cfg.cors && is_preflight(&req) {
         let mut r = preflight(&req);
         // s2-lite's preflight also carries the route's `allow` (its router runs first).
-        if let Ok(routed) = dispatch(cluster, req).await {
+        if let Ok(routed) = dispatch(cluster, cfg, req).await {
             if let Some(allow) = routed.headers.get(http::header::ALLOW) {
                 r.headers.insert(http::header::ALLOW, allow.clone());
             }
@@ -32,7 +35,7 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         }
         let v1 = req.path.starts_with("/v1/");
         let accept = req.headers.clone();
-        let mut r = match dispatch(cluster, req).await {
+        let mut r = match dispatch(cluster, cfg, req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
@@ -289,7 +292,16 @@ fn not_allowed(allow: &'static str) -> HandlerResult {
     Ok(r)
 }
 
-async fn dispatch(cluster: &Cluster, req: Request) -> HandlerResult {
+async fn dispatch(cluster: &Cluster, cfg: RouterConfig, req: Request) -> HandlerResult {
+    if let Some(config) = cfg.dashboard {
+        if req.path == "/dashboard" || req.path.starts_with("/dashboard/") {
+            return match req.method {
+                Method::GET => Ok(crate::handlers::dashboard::serve(&req.path, config)
+                    .unwrap_or_else(|| Response::empty(StatusCode::NOT_FOUND))),
+                _ => not_allowed("GET,HEAD"),
+            };
+        }
+    }
     let path = req.path.clone();
     let segs: Vec<&str> = match path.strip_prefix('/') {
         Some(p) => p.split('/').collect(),

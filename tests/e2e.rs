@@ -43,3 +43,6 @@ mod metrics;
 
 #[path = "e2e/lifecycle.rs"]
 mod lifecycle;
+
+#[path = "e2e/dashboard.rs"]
+mod dashboard;

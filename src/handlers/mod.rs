@@ -2,6 +2,7 @@
 //! then semantic checks; API.md §1.9), makes one `Cluster` call, and encodes the answer.
 
 pub mod basins;
+pub mod dashboard;
 pub mod metrics;
 pub mod records;
 pub mod sessions;
