@@ -1,4 +1,14 @@
-//! Delete-on-empty (API.md §16): a stream whose config sets `delete_on_empty.min_age_secs`
+//! A stream's lifecycle in the background: records past their retention are deleted from
+//! storage, and empty streams are deleted on request.
+//!
+//! **Retention.** Reads already leave out expired records (`read.rs`); here their keys go
+//! too. SlateDB keeps an expired entry until a compaction happens to rewrite it, and a
+//! stream nobody writes to may never be compacted, so each sweep deletes the expired prefix
+//! of a bounded number of streams with an age retention (at most [`EXPIRED_SCAN_MAX`]
+//! records each), with their timestamp-index entries. Only records seen expired are
+//! deleted: they cannot come back, so no append or read can race it.
+//!
+//! **Delete-on-empty** (API.md §16): a stream whose config sets `delete_on_empty.min_age_secs`
 //! is deleted once it has no live record left (all trimmed or past their retention) and
 //! nothing was written to it for that long. Each shard sweeps its partitions every tick
 //! (`PipelineConfig::lifecycle_tick`), looking at a bounded number of streams per partition
@@ -15,6 +25,7 @@ use crate::error::ShardError;
 use crate::kv;
 use crate::kv::StreamMeta;
 use crate::partition::Partition;
+use protocol::config::RetentionPolicy;
 use protocol::names::{BasinName, StreamName};
 use slatedb::config::{DurabilityLevel, ScanOptions};
 use slatedb::IterationOrder;
@@ -23,7 +34,36 @@ use slatedb::IterationOrder;
 pub(crate) const CHECKS_PER_TICK: usize = 256;
 /// Expired records a judgement passes over before it calls the stream "not yet empty"
 /// (SlateDB drops expired records itself; this only bounds one check's work).
-const EXPIRED_SCAN_MAX: usize = 1000;
+const EXPIRED_SCAN_MAX: usize = 10_000;
+
+/// Up to `limit` of `all` (in name order) after `cursor`, wrapping around; the cursor moves
+/// to the last one taken, so every stream gets its turn however many there are.
+fn take_turn(
+    all: Vec<(BasinName, StreamName, StreamMeta)>,
+    cursor: &mut Option<(BasinName, StreamName)>,
+    limit: usize,
+) -> Vec<Candidate> {
+    let start = match cursor {
+        Some(c) => all.partition_point(|(b, s, _)| (b, s) <= (&c.0, &c.1)),
+        None => 0,
+    };
+    let picked: Vec<Candidate> = all[start..]
+        .iter()
+        .chain(all[..start].iter())
+        .take(limit)
+        .map(|(basin, stream, meta)| Candidate {
+            basin: basin.clone(),
+            stream: stream.clone(),
+            meta: meta.clone(),
+        })
+        .collect();
+    *cursor = picked.last().map(|c| (c.basin.clone(), c.stream.clone()));
+    picked
+}
+
+fn corrupt(e: kv::DecodeError) -> ShardError {
+    ShardError::Storage(format!("corrupt record: {e}"))
+}
 
 /// A stream that may be due for deletion, with the config it was judged under.
 pub(crate) struct Candidate {
@@ -33,6 +73,73 @@ pub(crate) struct Candidate {
 }
 
 impl Partition {
+    /// Up to `limit` streams with an age retention, after `cursor` (wrapping).
+    pub(crate) fn retention_candidates(
+        &self,
+        cursor: &mut Option<(BasinName, StreamName)>,
+        limit: usize,
+    ) -> Vec<Candidate> {
+        let all = self.streams_with(|m| {
+            m.deleted_at_nanos.is_none()
+                && matches!(m.config.retention_policy, RetentionPolicy::Age(_))
+        });
+        take_turn(all, cursor, limit)
+    }
+
+    /// Deletes the stream's expired records (and their index entries) from where the last
+    /// collection stopped to its first live record, at most [`EXPIRED_SCAN_MAX`] records
+    /// at a time. Returns how many were deleted.
+    pub(crate) async fn collect_expired(&self, c: &Candidate) -> Result<usize, ShardError> {
+        let id = c.meta.id;
+        let from = self
+            .expired_collected
+            .borrow()
+            .get(&id)
+            .copied()
+            .unwrap_or(0);
+        let now_ms = (self.now_nanos() / 1_000_000) as i64;
+        let db = self.db().clone();
+        // The expired run from `from`: (its end, the last expired record's timestamp).
+        let run = self
+            .storage()
+            .call("retention scan", async move {
+                let options = ScanOptions {
+                    durability_filter: DurabilityLevel::Remote,
+                    ..Default::default()
+                };
+                let range =
+                    kv::record::key(id, from).to_vec()..kv::record::key(id, u64::MAX).to_vec();
+                let mut it = db.scan_with_options(range, &options).await?;
+                let mut run: Option<(u64, u64)> = None;
+                let mut looked = 0;
+                while let Some(kv) = it.next().await? {
+                    if kv.expire_ts.is_none_or(|e| e > now_ms) || looked >= EXPIRED_SCAN_MAX {
+                        break;
+                    }
+                    looked += 1;
+                    let (_, seq) = kv::record::decode_key(&kv.key).map_err(corrupt)?;
+                    let (ts, _, _) = kv::record::decode_value(&kv.value).map_err(corrupt)?;
+                    run = Some((seq + 1, ts));
+                }
+                Ok(run)
+            })
+            .await?;
+        let Some((end, last_ts)) = run else {
+            return Ok(0);
+        };
+        self.delete_records(id, from, end).await?;
+        // Index buckets wholly before the last expired record's bucket point only at
+        // deleted records now.
+        let bucket = kv::timestamp_index::bucket(last_ts);
+        let index =
+            kv::timestamp_index::key(id, 0).to_vec()..kv::timestamp_index::key(id, bucket).to_vec();
+        if index.start < index.end {
+            self.delete_keys(index).await?;
+        }
+        self.expired_collected.borrow_mut().insert(id, end);
+        Ok((end - from) as usize)
+    }
+
     /// Up to `limit` streams with delete-on-empty on, not being deleted, created at least
     /// their `min_age` ago, after `cursor` in name order (wrapping), so every stream gets
     /// its turn however many there are.
@@ -48,22 +155,7 @@ impl Partition {
                 && min_age > 0
                 && now_nanos.saturating_sub(m.created_at_nanos) >= min_age * 1_000_000_000
         });
-        let start = match cursor {
-            Some(c) => all.partition_point(|(b, s, _)| (b, s) <= (&c.0, &c.1)),
-            None => 0,
-        };
-        let picked: Vec<Candidate> = all[start..]
-            .iter()
-            .chain(all[..start].iter())
-            .take(limit)
-            .map(|(basin, stream, meta)| Candidate {
-                basin: basin.clone(),
-                stream: stream.clone(),
-                meta: meta.clone(),
-            })
-            .collect();
-        *cursor = picked.last().map(|c| (c.basin.clone(), c.stream.clone()));
-        picked
+        take_turn(all, cursor, limit)
     }
 
     /// `Some(tail)` if the stream has no live record and was last written (or created) at

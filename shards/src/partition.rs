@@ -43,6 +43,9 @@ pub struct Partition {
     pub(crate) next_stream_id: Cell<u64>,
     /// Live state of streams touched since start-up (data plane), by stream id.
     pub(crate) states: RefCell<HashMap<u64, Rc<RefCell<StreamState>>>>,
+    /// Per stream id: records below this were deleted as expired (`lifecycle`). Lost on
+    /// restart (the next collection starts again from the first record still stored).
+    pub(crate) expired_collected: RefCell<HashMap<u64, u64>>,
     load_lock: futures::lock::Mutex<()>,
     /// Set, with why, if the database closes while serving (fenced by another writer, or a
     /// background task panicked): every request then answers 503 with that reason.
@@ -126,6 +129,7 @@ impl Partition {
             stream_count: Cell::new(loaded.stream_count),
             next_stream_id: Cell::new(loaded.next_stream_id),
             states: RefCell::new(HashMap::new()),
+            expired_collected: RefCell::new(HashMap::new()),
             load_lock: futures::lock::Mutex::new(()),
             closed,
         })
@@ -179,14 +183,22 @@ impl Partition {
     }
 
     /// Deletes records `[from, to)` of stream `id`.
-    async fn delete_records(&self, id: u64, from: u64, to: u64) -> Result<(), ShardError> {
+    pub(crate) async fn delete_records(
+        &self,
+        id: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<(), ShardError> {
         let range = kv::record::key(id, from).to_vec()..kv::record::key(id, to).to_vec();
         self.delete_keys(range).await
     }
 
     /// Deletes every key in `range`, in bounded batches, each one storage call under the
     /// deadline (a long deletion is many calls, never one unbounded one).
-    async fn delete_keys(&self, range: std::ops::Range<Vec<u8>>) -> Result<(), ShardError> {
+    pub(crate) async fn delete_keys(
+        &self,
+        range: std::ops::Range<Vec<u8>>,
+    ) -> Result<(), ShardError> {
         const KEYS_PER_BATCH: usize = 10_000;
         let (mut next, end) = (range.start, range.end);
         while next < end {

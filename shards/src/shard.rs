@@ -138,20 +138,21 @@ impl Shard {
         });
         shard.resume_deletions();
         shard.spawn_idle_eviction();
-        shard.spawn_delete_on_empty();
+        shard.spawn_lifecycle();
         shard
     }
 
-    /// Every `lifecycle_tick`, deletes the streams that are empty and idle for their
-    /// `delete_on_empty.min_age_secs`, a bounded number per partition per tick.
-    fn spawn_delete_on_empty(self: &Rc<Self>) {
+    /// Every `lifecycle_tick`, deletes expired records from storage and the streams that
+    /// are empty and idle for their `delete_on_empty.min_age_secs`, a bounded number of
+    /// streams per partition per tick.
+    fn spawn_lifecycle(self: &Rc<Self>) {
         let me = Rc::downgrade(self);
         spawn_local(async move {
             let tick = match me.upgrade() {
                 Some(shard) => shard.pipeline.config().lifecycle_tick,
                 None => return,
             };
-            let mut cursors: HashMap<PartitionId, Option<(BasinName, StreamName)>> = HashMap::new();
+            let mut cursors: HashMap<PartitionId, SweepCursors> = HashMap::new();
             loop {
                 crate::runtime::sleep(tick).await;
                 let Some(shard) = me.upgrade() else { return };
@@ -168,7 +169,7 @@ impl Shard {
                 drop(shard);
                 for p in partitions {
                     let cursor = cursors.entry(p.id).or_default();
-                    sweep_delete_on_empty(&p, &pipeline, cursor).await;
+                    sweep_partition(&p, &pipeline, cursor).await;
                 }
             }
         })
@@ -377,14 +378,28 @@ async fn delete_stream(
     result
 }
 
-/// One delete-on-empty sweep of a partition (see `lifecycle`).
-async fn sweep_delete_on_empty(
+/// Where a partition's sweeps stopped (each sweep takes the next streams in name order).
+#[derive(Default)]
+struct SweepCursors {
+    retention: Option<(BasinName, StreamName)>,
+    delete_on_empty: Option<(BasinName, StreamName)>,
+}
+
+/// One lifecycle sweep of a partition (see `lifecycle`): expired records deleted from
+/// storage, then empty streams deleted.
+async fn sweep_partition(
     p: &Rc<Partition>,
     pipeline: &Rc<AppendPipeline>,
-    cursor: &mut Option<(BasinName, StreamName)>,
+    cursors: &mut SweepCursors,
 ) {
-    let candidates =
-        p.delete_on_empty_candidates(p.now_nanos(), cursor, crate::lifecycle::CHECKS_PER_TICK);
+    let limit = crate::lifecycle::CHECKS_PER_TICK;
+    for c in p.retention_candidates(&mut cursors.retention, limit) {
+        if let Err(e) = Box::pin(p.collect_expired(&c)).await {
+            tracing::debug!(stream = %c.stream, error = %e, "expired-record collection failed");
+        }
+    }
+    let cursor = &mut cursors.delete_on_empty;
+    let candidates = p.delete_on_empty_candidates(p.now_nanos(), cursor, limit);
     for c in candidates {
         let tail = match Box::pin(p.judge_empty(&c)).await {
             Ok(Some(tail)) => tail,
