@@ -87,3 +87,61 @@ async fn bucket_metadata_survives_sigkill() {
     server.restart(&[]);
     assert_world(&server, &world).await;
 }
+
+/// A basin deletion cut short by SIGKILL finishes after the restart: every partition's
+/// streams go, then the basin, and the name comes back empty.
+#[tokio::test]
+async fn basin_deletion_resumes_after_sigkill() {
+    use s2_sdk::types::*;
+    let root = crate::support::temp_dir("basin-deletion");
+    let mut server = Server::start(&["--local-root", root.to_str().unwrap()]);
+    let s2 = server.client();
+    let b = crate::support::unique_basin("rs-bdel");
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    let basin = s2.basin(b.parse().unwrap());
+    // Enough streams to land on every partition.
+    for i in 0..24 {
+        let name = format!("s{i}");
+        basin
+            .create_stream(CreateStreamInput::new(name.parse().unwrap()))
+            .await
+            .unwrap();
+        basin
+            .stream(name.parse().unwrap())
+            .append(crate::data_plane::batch(&[format!("r{i}")]))
+            .await
+            .unwrap();
+    }
+    s2.delete_basin(DeleteBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    server.kill();
+    server.restart(&[]);
+    let s2 = server.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = s2
+            .list_basins(ListBasinsInput::new().with_prefix(b.parse().unwrap()))
+            .await
+            .unwrap();
+        if page.values.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "basin deletion never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    let streams = s2
+        .basin(b.parse().unwrap())
+        .list_streams(ListStreamsInput::new())
+        .await
+        .unwrap();
+    assert!(streams.values.is_empty(), "{:?}", streams.values);
+}

@@ -137,3 +137,30 @@ async fn a_stream_still_being_written_is_not_deleted() {
     assert!(exists(&basin, "busy").await);
     assert_eq!(stream.check_tail().await.unwrap().seq_num, acked * 2);
 }
+
+/// Reconfiguration takes effect on a live stream: turning delete-on-empty on for an empty
+/// stream gets it deleted, with no restart and no new write.
+#[tokio::test]
+async fn delete_on_empty_turned_on_later_applies() {
+    let server = Server::start(&["--lifecycle-tick-ms", "200"]);
+    let s2 = crate::data_plane::no_retry_client(&server);
+    let b = unique_basin("rs-doe-later");
+    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    let basin = s2.basin(b.parse().unwrap());
+    basin
+        .create_stream(CreateStreamInput::new("later".parse().unwrap()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(exists(&basin, "later").await);
+    let patch = StreamReconfiguration::new().with_delete_on_empty(
+        DeleteOnEmptyReconfiguration::new().with_min_age(Duration::from_secs(1)),
+    );
+    basin
+        .reconfigure_stream(ReconfigureStreamInput::new("later".parse().unwrap(), patch))
+        .await
+        .unwrap();
+    assert!(wait_gone(&basin, "later", Duration::from_secs(15)).await);
+}
