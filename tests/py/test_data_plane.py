@@ -27,6 +27,7 @@ from s2_sdk import (
     S2ServerError,
     SeqNum,
     SeqNumMismatchError,
+    StreamConfig,
     StreamPosition,
     TailOffset,
 )
@@ -247,6 +248,19 @@ class DataPlaneTest(unittest.IsolatedAsyncioTestCase):
         err = await self.assert_server_error(self.read_all(wrong), S2ServerError, 400)
         self.assertIn("decryption", err.message)
         await self.assert_server_error(self.read_all(basin.stream("s")), S2ServerError, 400)
+
+    async def test_records_past_their_retention_are_not_read(self):
+        name = basin_name("ret")
+        await self.s2.create_basin(name)
+        self.created.append(name)
+        basin = self.s2.basin(name)
+        await basin.create_stream("s", config=StreamConfig(retention_policy=1))
+        stream = basin.stream("s")
+        await stream.append(AppendInput(records=records(b"short-lived")))
+        self.assertEqual(len(await self.read_all(stream)), 1)
+        await asyncio.sleep(1.3)
+        self.assertEqual(len(await self.read_all(stream)), 0)
+        self.assertEqual((await stream.check_tail()).seq_num, 1)
 
     async def test_read_session_bounded_by_count_ends_after_limit(self):
         stream = await self.new_stream("rsess")

@@ -325,3 +325,16 @@ for (const [label, options] of TRANSPORTS) {
     }
   });
 }
+
+// Retention is exact for readers: past its age a record is never read, while the tail stays.
+test('records past their retention are not read', async () => {
+  const name = `s-${++streamCounter}`;
+  await basin.streams.create({ stream: name, config: { retentionPolicy: { ageSecs: 1 } } });
+  const stream = basin.stream(name);
+  openStreams.push(stream);
+  await stream.append(AppendInput.create(strings('short-lived')));
+  assert.equal((await stream.read({ start: { from: { seqNum: 0 } } })).records.length, 1);
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.equal((await stream.read({ start: { from: { seqNum: 0 } } })).records.length, 0);
+  assert.equal((await stream.checkTail()).tail.seqNum, 1);
+});
