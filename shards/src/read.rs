@@ -228,7 +228,14 @@ impl Partition {
             (st.durable, st.durable_trim_point)
         };
         let beyond = |clamp: bool| {
-            if clamp {
+            if deleted {
+                // A deleted stream's records may already be gone (its state reloads with
+                // an empty tail): its reader hears that the stream is gone, not a 416.
+                Err(ShardError::StreamNotFound {
+                    basin: basin.clone(),
+                    stream: stream.clone(),
+                })
+            } else if clamp {
                 Ok(tail.seq_num)
             } else {
                 Err(ShardError::RangeNotSatisfiable(tail))
