@@ -146,6 +146,21 @@ pub struct Args {
     #[arg(long)]
     pub no_cors: bool,
 
+    /// Require an access token on every /v1 request (401 without a valid one, 403 outside
+    /// its scope). Off by default: then anyone may do anything, as with s2-lite.
+    #[arg(long, requires = "auth_token")]
+    pub auth: bool,
+
+    /// The bootstrap token of --auth: full scope, never stored; issue narrower tokens with
+    /// it through /v1/access-tokens.
+    #[arg(
+        long,
+        env = "STRAND_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<String>,
+
     /// Do not serve the web dashboard at /dashboard (on by default, as in s2-lite).
     #[arg(long, env = "S2LITE_NO_DASHBOARD")]
     pub no_dashboard: bool,

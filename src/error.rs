@@ -48,9 +48,10 @@ pub fn from_shard(e: ShardError) -> Failure {
     let code = match &e {
         ShardError::BasinNotFound(_) => ErrorCode::BasinNotFound,
         ShardError::StreamNotFound { .. } => ErrorCode::StreamNotFound,
-        ShardError::BasinAlreadyExists(_) | ShardError::StreamAlreadyExists { .. } => {
-            ErrorCode::ResourceAlreadyExists
-        }
+        ShardError::BasinAlreadyExists(_)
+        | ShardError::StreamAlreadyExists { .. }
+        | ShardError::AccessTokenAlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
+        ShardError::AccessTokenNotFound(_) => ErrorCode::AccessTokenNotFound,
         ShardError::BasinDeletionPending(_) => ErrorCode::BasinDeletionPending,
         ShardError::StreamDeletionPending { .. } => ErrorCode::StreamDeletionPending,
         ShardError::CapacityExceeded { .. } => ErrorCode::QuotaExhausted,

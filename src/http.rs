@@ -13,6 +13,8 @@ pub struct Request {
     pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Who asks (set by the router once `--auth` checked the token; anyone without it).
+    pub caller: crate::auth::Caller,
 }
 
 pub struct Response {

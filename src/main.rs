@@ -3,6 +3,7 @@
 //! databases).
 
 mod acceptor;
+mod auth;
 mod config;
 mod error;
 mod handlers;
@@ -104,6 +105,15 @@ fn run(args: config::Args) -> Result<(), String> {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Kept for the life of the process, like the rest of the router's settings.
+    let auth: Option<&'static str> = match (&args.auth, &args.auth_token) {
+        (false, _) => None,
+        (true, Some(t)) => Some(Box::leak(t.clone().into_boxed_str())),
+        (true, None) => {
+            running.shutdown();
+            return Err("--auth needs a bootstrap token: --auth-token or STRAND_AUTH_TOKEN".into());
+        }
+    };
     let dashboard = (!args.no_dashboard).then(|| server_info(&args, shard_count, &running));
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let cfg = acceptor::AcceptorConfig {
@@ -112,6 +122,7 @@ fn run(args: config::Args) -> Result<(), String> {
         router: router::RouterConfig {
             cors: !args.no_cors,
             dashboard,
+            auth,
         },
         timeouts: acceptor::limits::Timeouts {
             idle: std::time::Duration::from_millis(args.idle_timeout_ms),

@@ -1,7 +1,9 @@
 //! Routing: path and method to handler, s2-lite's 404 (empty body) and 405 (with `allow`),
 //! `HEAD` wherever `GET` is, and the permissive CORS layer (API.md §1.1, §1.7, §2).
 
-use crate::handlers::{basins, metrics, records, sessions, streams, stubs, HandlerResult};
+use crate::handlers::{
+    access_tokens, basins, metrics, records, sessions, streams, stubs, HandlerResult,
+};
 use crate::http::{Request, Response};
 use http::{HeaderValue, Method, StatusCode};
 use shards::Cluster;
@@ -12,6 +14,24 @@ pub struct RouterConfig {
     /// The dashboard's `config.json` (the server's settings), or `None` with
     /// `--no-dashboard`.
     pub dashboard: Option<&'static str>,
+    /// With `--auth`: the bootstrap token; `None`: no access control.
+    pub auth: Option<&'static str>,
+}
+
+/// With `--auth`, who asks and whether they may (401/403); without, anyone may.
+async fn check_access(
+    cluster: &Cluster,
+    cfg: RouterConfig,
+    req: &Request,
+) -> Result<crate::auth::Caller, protocol::error::ApiError> {
+    if cfg.auth.is_none() || !req.path.starts_with("/v1/") {
+        return Ok(crate::auth::Caller::Anyone);
+    }
+    let caller = crate::auth::authenticate(cluster, cfg.auth, req).await?;
+    if let Some(access) = crate::auth::access_of(req) {
+        crate::auth::authorize(&caller, &access)?;
+    }
+    Ok(caller)
 }
 
 pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> Response {
@@ -29,6 +49,10 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
     } else {
         if is_head {
             req.method = Method::GET;
+        }
+        match check_access(cluster, cfg, &req).await {
+            Ok(caller) => req.caller = caller,
+            Err(e) => return with_cors(cfg, &req, Response::error(&e)),
         }
         if let Err(e) = decompress_body(&mut req) {
             return with_cors(cfg, &req, e.into_response());
@@ -140,9 +164,13 @@ pub async fn session(
     let stream = path
         .strip_suffix("/records")
         .filter(|s| !s.is_empty() && !s.contains('/'))?;
+    let caller = match check_access(cluster, cfg, req).await {
+        Ok(c) => c,
+        Err(e) => return Some(Err(with_cors(cfg, req, Response::error(&e)))),
+    };
     let started = match (&req.method, is_sse) {
         (&Method::GET, true) => sse_session(cluster, req, stream).await,
-        (&Method::POST, false) => sessions::prepare_append(cluster, req, stream)
+        (&Method::POST, false) => sessions::prepare_append(cluster, req, stream, caller)
             .await
             .map(Session::Append),
         (&Method::GET, false) => sessions::prepare_read(cluster, req, stream, None)
@@ -354,12 +382,12 @@ async fn dispatch(cluster: &Cluster, cfg: RouterConfig, req: Request) -> Handler
             _ => not_allowed("GET,HEAD"),
         },
         ["v1", "access-tokens"] => match m {
-            Method::GET => stubs::list_access_tokens(&req),
-            Method::POST => stubs::issue_access_token(&req),
+            Method::GET => access_tokens::list(cluster, &req).await,
+            Method::POST => access_tokens::issue(cluster, &req).await,
             _ => not_allowed("GET,HEAD,POST"),
         },
         ["v1", "access-tokens", id] => match m {
-            Method::DELETE => stubs::revoke_access_token(id),
+            Method::DELETE => access_tokens::revoke(cluster, id).await,
             _ => not_allowed("DELETE"),
         },
         ["v1", "metrics"] => get_only(&m, || stubs::metrics(&req, 0)),

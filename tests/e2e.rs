@@ -46,3 +46,6 @@ mod lifecycle;
 
 #[path = "e2e/dashboard.rs"]
 mod dashboard;
+
+#[path = "e2e/access_tokens.rs"]
+mod access_tokens;

@@ -59,10 +59,3 @@ pub struct ListStreamsResponse {
     pub streams: Vec<StreamInfo>,
     pub has_more: bool,
 }
-
-/// `POST /v1/access-tokens` body, parsed only so bad input gets s2-lite's 400 before its 501.
-#[derive(Debug, Deserialize)]
-pub struct IssueAccessTokenRequest {
-    pub id: String,
-    pub scope: serde_json::Value,
-}

@@ -2,6 +2,7 @@
 //! limits and error codes. This crate does no I/O and knows nothing of storage or HTTP
 //! plumbing; it only says what bytes mean and which inputs are valid.
 
+pub mod access;
 pub mod compression;
 pub mod config;
 pub mod encryption;

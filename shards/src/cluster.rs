@@ -321,6 +321,45 @@ impl Cluster {
 }
 
 impl Cluster {
+    // ---- access tokens (all on partition 0) ----
+
+    /// Stores a new token; returns its secret (the only time it is known).
+    pub async fn issue_access_token(
+        &self,
+        info: protocol::access::AccessTokenInfo,
+    ) -> Result<String, ShardError> {
+        let p = crate::token_ops::TOKENS_PARTITION;
+        self.call(p, |r| Op::IssueToken(Box::new(info), r)).await
+    }
+
+    pub async fn list_access_tokens(
+        &self,
+        range: NameRange,
+    ) -> Result<Page<protocol::access::AccessTokenInfo>, ShardError> {
+        let p = crate::token_ops::TOKENS_PARTITION;
+        self.call(p, |r| Op::ListTokens(range, r)).await
+    }
+
+    pub async fn revoke_access_token(
+        &self,
+        id: String,
+    ) -> Result<protocol::access::AccessTokenInfo, ShardError> {
+        let p = crate::token_ops::TOKENS_PARTITION;
+        self.call(p, |r| Op::RevokeToken(id, r)).await
+    }
+
+    /// The token a request's secret belongs to, if any.
+    pub async fn token_for_secret(
+        &self,
+        secret: &str,
+    ) -> Result<Option<protocol::access::AccessTokenInfo>, ShardError> {
+        let p = crate::token_ops::TOKENS_PARTITION;
+        let digest = crate::token_ops::secret_digest(secret);
+        self.call(p, |r| Op::TokenByDigest(digest, r)).await
+    }
+}
+
+impl Cluster {
     // ---- records ----
 
     /// Appends a validated batch; answers once it is durable. `key` is the request's

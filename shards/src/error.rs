@@ -26,6 +26,10 @@ pub enum ShardError {
         basin: BasinName,
         stream: StreamName,
     },
+    #[error("access token `{0}` already exists")]
+    AccessTokenAlreadyExists(String),
+    #[error("access token `{0}` not found")]
+    AccessTokenNotFound(String),
     /// A bounded in-memory table is full.
     #[error("{what} limit reached: {limit}")]
     CapacityExceeded { what: &'static str, limit: usize },

@@ -29,6 +29,7 @@ pub mod shard_metrics;
 pub mod store;
 pub mod stream_ops;
 pub mod stream_state;
+pub mod token_ops;
 
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::{Cluster, StagedAppend};

@@ -46,6 +46,9 @@ pub struct Partition {
     /// Per stream id: records below this were deleted as expired (`lifecycle`). Lost on
     /// restart (the next collection starts again from the first record still stored).
     pub(crate) expired_collected: RefCell<HashMap<u64, u64>>,
+    /// Access tokens by id (partition 0 only; `token_ops`), and ids by secret digest.
+    pub(crate) tokens: RefCell<BTreeMap<String, crate::kv::access_token::StoredToken>>,
+    pub(crate) token_digests: RefCell<HashMap<String, String>>,
     load_lock: futures::lock::Mutex<()>,
     /// Set, with why, if the database closes while serving (fenced by another writer, or a
     /// background task panicked): every request then answers 503 with that reason.
@@ -54,6 +57,7 @@ pub struct Partition {
 
 /// What `open` read back from storage.
 struct Loaded {
+    tokens: BTreeMap<String, crate::kv::access_token::StoredToken>,
     basins: BTreeMap<BasinName, BasinMeta>,
     streams: StreamTable,
     stream_count: usize,
@@ -130,6 +134,14 @@ impl Partition {
             next_stream_id: Cell::new(loaded.next_stream_id),
             states: RefCell::new(HashMap::new()),
             expired_collected: RefCell::new(HashMap::new()),
+            token_digests: RefCell::new(
+                loaded
+                    .tokens
+                    .values()
+                    .map(|t| (t.secret_sha256.clone(), t.info.id.clone()))
+                    .collect(),
+            ),
+            tokens: RefCell::new(loaded.tokens),
             load_lock: futures::lock::Mutex::new(()),
             closed,
         })
@@ -401,7 +413,19 @@ async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
         Some(v) => kv::stream_id_counter::decode_value(&v).map_err(corrupt)?,
         None => 0,
     };
+    let mut tokens = BTreeMap::new();
+    let mut iter = db
+        .scan(vec![kv::ordinal::ACCESS_TOKEN]..vec![kv::ordinal::ACCESS_TOKEN + 1])
+        .await?;
+    while let Some(kv) = iter.next().await? {
+        let id = kv::access_token::decode_key(&kv.key).map_err(corrupt)?;
+        tokens.insert(
+            id,
+            kv::access_token::decode_value(&kv.value).map_err(corrupt)?,
+        );
+    }
     Ok(Loaded {
+        tokens,
         basins,
         streams,
         stream_count,

@@ -68,6 +68,10 @@ pub(crate) enum Op {
         Reply<(StreamEntry, Provision)>,
     ),
     GetStream(BasinName, StreamName, Reply<StreamEntry>),
+    IssueToken(Box<protocol::access::AccessTokenInfo>, Reply<String>),
+    ListTokens(NameRange, Reply<Page<protocol::access::AccessTokenInfo>>),
+    RevokeToken(String, Reply<protocol::access::AccessTokenInfo>),
+    TokenByDigest(String, Reply<Option<protocol::access::AccessTokenInfo>>),
     ReconfigureStream(
         BasinName,
         StreamName,
@@ -282,6 +286,18 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         Op::ListBasins(range, reply) => {
             let _ = reply.send(Ok(p.list_basins(&range)));
         }
+        Op::IssueToken(info, reply) => {
+            let _ = reply.send(Box::pin(p.issue_token(*info)).await);
+        }
+        Op::ListTokens(range, reply) => {
+            let _ = reply.send(Ok(p.list_tokens(&range)));
+        }
+        Op::RevokeToken(id, reply) => {
+            let _ = reply.send(Box::pin(p.revoke_token(id)).await);
+        }
+        Op::TokenByDigest(digest, reply) => {
+            let _ = reply.send(Ok(p.token_by_digest(&digest)));
+        }
         Op::CreateBasin(name, config, token, reply) => {
             let _ = reply.send(Box::pin(p.create_basin(name, config, token)).await);
         }
@@ -468,6 +484,10 @@ impl Op {
     pub(crate) fn fail(self, e: ShardError) {
         match self {
             Op::ListBasins(_, r) => drop(r.send(Err(e))),
+            Op::IssueToken(_, r) => drop(r.send(Err(e))),
+            Op::ListTokens(_, r) => drop(r.send(Err(e))),
+            Op::RevokeToken(_, r) => drop(r.send(Err(e))),
+            Op::TokenByDigest(_, r) => drop(r.send(Err(e))),
             Op::CreateBasin(_, _, _, r) | Op::EnsureBasin(_, _, r) => drop(r.send(Err(e))),
             Op::GetBasin(_, r) => drop(r.send(Err(e))),
             Op::ReconfigureBasin(_, _, r) => drop(r.send(Err(e))),

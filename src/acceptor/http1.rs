@@ -101,6 +101,7 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
         query: head.query.clone(),
         headers: head.headers.clone(),
         body: Bytes::new(),
+        caller: crate::auth::Caller::Anyone,
     };
     // Sessions are told apart by their head: an append session's body is its input,
     // streamed, never buffered.

@@ -144,6 +144,7 @@ async fn handle_stream(
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers: parts.headers,
         body: Bytes::new(),
+        caller: crate::auth::Caller::Anyone,
     };
     match conn.session(&head).await {
         Some(Ok(session)) => {

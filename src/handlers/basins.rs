@@ -33,7 +33,13 @@ pub async fn list(cluster: &Cluster, req: Request) -> HandlerResult {
     Ok(Response::json(
         StatusCode::OK,
         &ListBasinsResponse {
-            basins: page.items.iter().map(info).collect(),
+            // A scoped token sees only the basins its scope covers.
+            basins: page
+                .items
+                .iter()
+                .filter(|e| req.caller.basin_visible(e.name.as_str()))
+                .map(info)
+                .collect(),
             has_more: page.has_more,
         },
     ))
@@ -49,6 +55,10 @@ pub async fn create(cluster: &Cluster, req: Request) -> HandlerResult {
     let token = request_token(&req)?;
     let body: CreateBasinRequest = json_body(&req)?;
     let config = checked(body.config)?;
+    // The name is in the body here, so the router could not check it.
+    if !req.caller.basin_visible(body.basin.as_str()) {
+        return Err(crate::auth::denied(format!("basin `{}` is not permitted", body.basin)).into());
+    }
     let (entry, provision) = cluster
         .create_basin(body.basin, config, token)
         .await

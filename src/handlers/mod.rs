@@ -1,6 +1,7 @@
 //! Thin handlers: each extracts its inputs in s2-lite's order (headers, path, query, body,
 //! then semantic checks; API.md §1.9), makes one `Cluster` call, and encodes the answer.
 
+pub mod access_tokens;
 pub mod basins;
 pub mod dashboard;
 pub mod metrics;

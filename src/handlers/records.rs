@@ -89,6 +89,7 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
     }
     let input = decode_append(&req, format)?;
     let commands = input.validate()?;
+    require_command_ops(&req.caller, &commands)?;
     let result = cluster
         .append(basin.clone(), stream.clone(), input, commands, key.clone())
         .await;
@@ -115,6 +116,22 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
     } else {
         Ok(Response::json(StatusCode::OK, &ack))
     }
+}
+
+/// Trim and fence records need the `trim` and `fence` operations besides `append`.
+pub(crate) fn require_command_ops(
+    caller: &crate::auth::Caller,
+    commands: &[Option<protocol::records::Command>],
+) -> Result<(), ApiError> {
+    use protocol::access::Operation;
+    use protocol::records::Command;
+    for c in commands.iter().flatten() {
+        caller.require(match c {
+            Command::Trim(_) => Operation::Trim,
+            Command::Fence(_) => Operation::Fence,
+        })?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn auto_create(

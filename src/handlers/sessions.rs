@@ -56,6 +56,8 @@ pub struct SessionTarget {
     stream: StreamName,
     /// `s2-encryption-key`, for a stream with a cipher.
     key: Option<EncryptionKey>,
+    /// Who runs the session (its trim and fence commands need those operations).
+    caller: crate::auth::Caller,
 }
 
 fn terminal(f: Failure) -> Bytes {
@@ -72,6 +74,7 @@ pub async fn prepare_append(
     cluster: &Cluster,
     req: &Request,
     stream: &str,
+    caller: crate::auth::Caller,
 ) -> Result<SessionTarget, Failure> {
     let basin = basin_header(req)?;
     let stream = path_stream(stream)?;
@@ -80,7 +83,12 @@ pub async fn prepare_append(
     let cipher = ensure_stream(cluster, &basin, &stream, true, config).await?;
     // A missing or malformed key is a plain HTTP error, before the session starts.
     RecordCipher::resolve(cipher, key.as_ref()).map_err(from_shard)?;
-    Ok(SessionTarget { basin, stream, key })
+    Ok(SessionTarget {
+        basin,
+        stream,
+        key,
+        caller,
+    })
 }
 
 /// The stream exists (or was auto-created): its cipher, if it has one.
@@ -158,7 +166,10 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                             break;
                         }
                     };
-                    let commands = match input.validate() {
+                    let commands = match input.validate().and_then(|c| {
+                        super::records::require_command_ops(&target.caller, &c)?;
+                        Ok(c)
+                    }) {
                         Ok(c) => c,
                         Err(e) => {
                             failure = Some(e.into());
@@ -290,7 +301,12 @@ pub async fn prepare_read(
         Err(e) => return Err(from_shard(e)),
     };
     Ok(ReadSession {
-        target: SessionTarget { basin, stream, key },
+        target: SessionTarget {
+            basin,
+            stream,
+            key,
+            caller: req.caller.clone(),
+        },
         params: ReadRequest {
             may_follow: Some(may_follow),
             ..params

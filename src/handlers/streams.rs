@@ -32,7 +32,13 @@ pub async fn list(cluster: &Cluster, req: Request) -> HandlerResult {
     Ok(Response::json(
         StatusCode::OK,
         &ListStreamsResponse {
-            streams: page.items.iter().map(info).collect(),
+            // A scoped token sees only the streams its scope covers.
+            streams: page
+                .items
+                .iter()
+                .filter(|e| req.caller.stream_visible(e.name.as_str()))
+                .map(info)
+                .collect(),
             has_more: page.has_more,
         },
     ))
@@ -48,6 +54,11 @@ pub async fn create(cluster: &Cluster, req: Request) -> HandlerResult {
     let basin = basin_header(&req)?;
     let token = request_token(&req)?;
     let body: CreateStreamRequest = json_body(&req)?;
+    if !req.caller.stream_visible(body.stream.as_str()) {
+        return Err(
+            crate::auth::denied(format!("stream `{}` is not permitted", body.stream)).into(),
+        );
+    }
     let config = checked(body.config)?;
     let (entry, provision) = cluster
         .create_stream(basin, body.stream, config, token)

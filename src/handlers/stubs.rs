@@ -1,33 +1,14 @@
-//! Routes s2-lite answers with `501 not_implemented` after normal extraction: access tokens,
-//! usage metrics and locations. Bad input still gets its 400 first, as clients expect.
-//! (Access tokens with scopes and the usage-metrics API are planned; see the README.)
+//! Routes s2-lite answers with `501 not_implemented` after normal extraction: usage metrics
+//! and locations. Bad input still gets its 400 first, as clients expect. (The usage-metrics
+//! API is planned: issue 13.)
 
-use super::{json_body, HandlerResult};
+use super::HandlerResult;
 use crate::http::Request;
 use protocol::error::{ApiError, ErrorCode};
-use protocol::json::IssueAccessTokenRequest;
 use protocol::query::parse_pairs;
 
 fn not_implemented() -> HandlerResult {
     Err(ApiError::new(ErrorCode::NotImplemented, "Not implemented").into())
-}
-
-pub fn list_access_tokens(req: &Request) -> HandlerResult {
-    protocol::query::ListParams::parse(&req.query).map_err(ApiError::bad_query)?;
-    not_implemented()
-}
-
-pub fn issue_access_token(req: &Request) -> HandlerResult {
-    let _: IssueAccessTokenRequest = json_body(req)?;
-    not_implemented()
-}
-
-pub fn revoke_access_token(id: &str) -> HandlerResult {
-    let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
-    if id.is_empty() || id.len() > 96 || id.contains('\0') {
-        return Err(ApiError::bad_path("access token id must be 1-96 bytes without NUL").into());
-    }
-    not_implemented()
 }
 
 const ACCOUNT_SETS: &[&str] = &["active-basins", "account-ops", "estimated-billable-usage"];

@@ -10,12 +10,14 @@
 //! | 0x04    | `04 id_be8 seq_be8`                     | binary [`record`]          | append pipeline  |
 //! | 0x05    | `05`                                    | binary [`stream_id_counter`] | stream creation |
 //! | 0x06    | `06 id_be8 bucket_be8`                  | binary [`timestamp_index`] | append pipeline  |
+//! | 0x07    | `07 token_id`                           | v1 JSON [`access_token`]   | partition 0      |
 //!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
 //! so record keys stay short; ids come from a durable counter and are never reused, so a
 //! re-created stream never sees an old one's records.
 
+pub mod access_token;
 pub mod basin_meta;
 pub mod record;
 pub mod stream_id_counter;
@@ -34,6 +36,7 @@ pub mod ordinal {
     pub const RECORD: u8 = 0x04;
     pub const STREAM_ID_COUNTER: u8 = 0x05;
     pub const TIMESTAMP_INDEX: u8 = 0x06;
+    pub const ACCESS_TOKEN: u8 = 0x07;
 }
 
 /// Version byte in front of every JSON metadata value.

@@ -1,0 +1,318 @@
+//! Access control with `--auth` (off by default, so `make run` stays a zero-setup emulator).
+//! Every `/v1` request then carries `authorization: Bearer <token>`: the bootstrap token
+//! given at start-up (`--auth-token`, full scope), or one issued through
+//! `/v1/access-tokens`. A missing, unknown or expired token is 401 `authn`; an operation or
+//! resource outside the token's scope is 403 `permission_denied`. Listings show only what
+//! the scope covers. Tokens are looked up on partition 0 and cached per shard for at most
+//! [`CACHE_TTL`], so a revocation takes effect everywhere within that.
+
+use crate::http::Request;
+use protocol::access::{AccessTokenInfo, Operation, Scope};
+use protocol::error::{ApiError, ErrorCode};
+use shards::Cluster;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a shard trusts what it learned about a token.
+pub const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHE_ENTRIES_MAX: usize = 4096;
+
+/// Who is asking: with `--auth` off, anyone may do anything.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anyone,
+    Token(Arc<AccessTokenInfo>),
+}
+
+impl Caller {
+    pub fn scope(&self) -> Option<&Scope> {
+        match self {
+            Caller::Anyone => None,
+            Caller::Token(t) => Some(&t.scope),
+        }
+    }
+
+    /// 403 unless the caller's scope grants `op`.
+    pub fn require(&self, op: Operation) -> Result<(), ApiError> {
+        match self.scope() {
+            Some(s) if !s.grants(op) => Err(denied(format!(
+                "operation `{}` is not permitted",
+                serde_json::to_value(op)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn basin_visible(&self, basin: &str) -> bool {
+        self.scope().is_none_or(|s| s.basin_allowed(basin))
+    }
+
+    pub fn stream_visible(&self, stream: &str) -> bool {
+        self.scope().is_none_or(|s| s.stream_allowed(stream))
+    }
+
+    pub fn token_visible(&self, id: &str) -> bool {
+        self.scope().is_none_or(|s| s.token_allowed(id))
+    }
+
+    /// When the caller's own token expires (ms since the epoch), if ever.
+    pub fn expires_at_ms(&self) -> Option<i64> {
+        match self {
+            Caller::Anyone => None,
+            Caller::Token(t) => t
+                .expires_at
+                .as_deref()
+                .and_then(protocol::time::parse_rfc3339_ms),
+        }
+    }
+}
+
+pub fn denied(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::PermissionDenied, message)
+}
+
+fn unauthenticated(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::Authn, message)
+}
+
+/// What a shard learned of a secret (its token, or that it has none), and when.
+type Learned = (Option<Arc<AccessTokenInfo>>, Instant);
+
+thread_local! {
+    /// This shard's recent lookups, by secret digest.
+    static CACHE: RefCell<HashMap<String, Learned>> = RefCell::new(HashMap::new());
+}
+
+/// The caller of `req` (401 when `--auth` is on and its token does not hold).
+pub async fn authenticate(
+    cluster: &Cluster,
+    bootstrap: Option<&'static str>,
+    req: &Request,
+) -> Result<Caller, ApiError> {
+    let Some(bootstrap) = bootstrap else {
+        return Ok(Caller::Anyone);
+    };
+    let header = req
+        .header_str("authorization")
+        .ok_or_else(|| unauthenticated("missing access token"))?;
+    let secret = match header.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+        _ => return Err(unauthenticated("authorization must be `Bearer <token>`")),
+    };
+    if constant_time_eq(secret.as_bytes(), bootstrap.as_bytes()) {
+        return Ok(Caller::Token(Arc::new(AccessTokenInfo {
+            id: "bootstrap".into(),
+            expires_at: None,
+            auto_prefix_streams: false,
+            scope: Scope::all(),
+        })));
+    }
+    let digest = shards::token_ops::secret_digest(secret);
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .get(&digest)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(t, _)| t.clone())
+    });
+    let token = match cached {
+        Some(t) => t,
+        None => {
+            let t = cluster
+                .token_for_secret(secret)
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?
+                .map(Arc::new);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= CACHE_ENTRIES_MAX {
+                    c.clear();
+                }
+                c.insert(digest, (t.clone(), Instant::now()));
+            });
+            t
+        }
+    };
+    let token = token.ok_or_else(|| unauthenticated("invalid access token"))?;
+    let expires = token
+        .expires_at
+        .as_deref()
+        .and_then(protocol::time::parse_rfc3339_ms);
+    if expires.is_some_and(|e| e <= now_ms()) {
+        return Err(unauthenticated("access token expired"));
+    }
+    Ok(Caller::Token(token))
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What a request asks to do, for the scope check: the operation and the resources named.
+pub struct Access<'a> {
+    pub op: Operation,
+    pub basin: Option<&'a str>,
+    pub stream: Option<String>,
+    pub token: Option<String>,
+}
+
+/// 403 unless `caller` may do `access`.
+pub fn authorize(caller: &Caller, access: &Access<'_>) -> Result<(), ApiError> {
+    let Some(scope) = caller.scope() else {
+        return Ok(());
+    };
+    caller.require(access.op)?;
+    if let Some(b) = access.basin {
+        if !scope.basin_allowed(b) {
+            return Err(denied(format!("basin `{b}` is not permitted")));
+        }
+    }
+    if let Some(s) = &access.stream {
+        if !scope.stream_allowed(s) {
+            return Err(denied(format!("stream `{s}` is not permitted")));
+        }
+    }
+    if let Some(t) = &access.token {
+        if !scope.token_allowed(t) {
+            return Err(denied(format!("access token `{t}` is not permitted")));
+        }
+    }
+    Ok(())
+}
+
+/// The operation and resources of a `/v1` request, from its method and path (`None` for
+/// paths no operation covers: they 404 or 405 as usual).
+pub fn access_of(req: &Request) -> Option<Access<'_>> {
+    use http::Method;
+    use Operation::*;
+    let segs: Vec<&str> = req.path.strip_prefix("/v1/")?.split('/').collect();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let basin_header = || req.header_str("s2-basin");
+    let m = &req.method;
+    let get = *m == Method::GET;
+    let (op, basin, stream, token) = match segs.as_slice() {
+        ["basins"] if get => (ListBasins, None, None, None),
+        ["basins"] => (CreateBasin, None, None, None),
+        ["basins", b] => {
+            let op = match *m {
+                Method::GET => GetBasinConfig,
+                Method::PUT => CreateBasin,
+                Method::PATCH => ReconfigureBasin,
+                _ => DeleteBasin,
+            };
+            (op, Some(*b), None, None)
+        }
+        ["streams"] if get => (ListStreams, basin_header(), None, None),
+        ["streams"] => (CreateStream, basin_header(), None, None),
+        ["streams", s] => {
+            let op = match *m {
+                Method::GET => GetStreamConfig,
+                Method::PUT => CreateStream,
+                Method::PATCH => ReconfigureStream,
+                _ => DeleteStream,
+            };
+            (op, basin_header(), Some(decode(s)), None)
+        }
+        ["streams", s, "records"] => {
+            let op = if get { Read } else { Append };
+            (op, basin_header(), Some(decode(s)), None)
+        }
+        ["streams", s, "records", "tail"] => (CheckTail, basin_header(), Some(decode(s)), None),
+        ["access-tokens"] if get => (ListAccessTokens, None, None, None),
+        ["access-tokens"] => (IssueAccessToken, None, None, None),
+        ["access-tokens", id] => (RevokeAccessToken, None, None, Some(decode(id))),
+        ["metrics"] => (AccountMetrics, None, None, None),
+        ["metrics", b] => (BasinMetrics, Some(*b), None, None),
+        ["metrics", b, s] => (StreamMetrics, Some(*b), Some(decode(s)), None),
+        ["locations"] => (ListLocations, None, None, None),
+        ["locations", "default"] if get => (GetDefaultLocation, None, None, None),
+        ["locations", "default"] => (SetDefaultLocation, None, None, None),
+        _ => return None,
+    };
+    Some(Access {
+        op,
+        basin,
+        stream,
+        token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str) -> Request {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("s2-basin", "team-a-one".parse().unwrap());
+        Request {
+            method: method.parse().unwrap(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: bytes::Bytes::new(),
+            caller: Caller::Anyone,
+        }
+    }
+
+    fn caller(scope: &str) -> Caller {
+        Caller::Token(Arc::new(AccessTokenInfo {
+            id: "t".into(),
+            expires_at: None,
+            auto_prefix_streams: false,
+            scope: serde_json::from_str(scope).unwrap(),
+        }))
+    }
+
+    #[test]
+    fn routes_map_to_operations_and_resources() {
+        let r = req("POST", "/v1/streams/a%2Fb/records");
+        let a = access_of(&r).unwrap();
+        assert_eq!(
+            (a.op, a.basin, a.stream.as_deref()),
+            (Operation::Append, Some("team-a-one"), Some("a/b"))
+        );
+        let r = req("DELETE", "/v1/access-tokens/t1");
+        assert_eq!(access_of(&r).unwrap().op, Operation::RevokeAccessToken);
+        assert!(access_of(&req("GET", "/health")).is_none());
+    }
+
+    #[test]
+    fn scopes_are_enforced() {
+        let c = caller(
+            r#"{"basins":{"prefix":"team-a"},"streams":{"prefix":""},"ops":["append","read"]}"#,
+        );
+        let r = req("POST", "/v1/streams/s/records");
+        assert!(authorize(&c, &access_of(&r).unwrap()).is_ok());
+        let r = req("DELETE", "/v1/streams/s");
+        let e = authorize(&c, &access_of(&r).unwrap()).unwrap_err();
+        assert_eq!((e.status(), e.code), (403, ErrorCode::PermissionDenied));
+        let r = req("GET", "/v1/basins/team-b-two");
+        assert!(authorize(
+            &caller(r#"{"basins":{"prefix":"team-a"},"ops":["get-basin-config"]}"#),
+            &access_of(&r).unwrap()
+        )
+        .is_err());
+        assert!(authorize(&Caller::Anyone, &access_of(&r).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
