@@ -246,3 +246,56 @@ async fn auth_enforces_tokens_and_their_scopes() {
         .stream("s".parse().unwrap());
     assert_eq!(a.check_tail().await.unwrap().seq_num, 1);
 }
+
+/// The s2 CLI's token commands against a server with `--auth`: issue (printing the
+/// secret), use the secret, list, revoke.
+#[test]
+fn cli_issues_lists_and_revokes_tokens() {
+    let server = Server::start(&["--auth", "--auth-token", ADMIN]);
+    let cli = |token: &str, args: &[&str]| {
+        let out = std::process::Command::new(crate::support::s2_cli())
+            .args(args)
+            .env("S2_ACCOUNT_ENDPOINT", server.endpoint())
+            .env("S2_BASIN_ENDPOINT", server.endpoint())
+            .env("S2_ACCESS_TOKEN", token)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let b = unique_basin("cli-auth");
+    let (ok, _, err) = cli(ADMIN, &["create-basin", &b]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(
+        ADMIN,
+        &[
+            "issue-access-token",
+            "cli-reader",
+            "--basins-exact",
+            &b,
+            "--ops",
+            "list_basins,get_basin_config",
+        ],
+    );
+    assert!(ok, "{err}");
+    let secret = out
+        .split_whitespace()
+        .find(|w| w.len() >= 40)
+        .unwrap_or_else(|| panic!("no token in {out:?}"))
+        .to_string();
+    let (ok, out, err) = cli(&secret, &["list-basins"]);
+    assert!(ok && out.contains(&b), "{out} {err}");
+    let (ok, _, err) = cli(&secret, &["create-basin", &unique_basin("cli-auth")]);
+    assert!(!ok && err.contains("permission"), "{err}");
+    let (ok, out, err) = cli(ADMIN, &["list-access-tokens"]);
+    assert!(ok && out.contains("cli-reader"), "{out} {err}");
+    let (ok, _, err) = cli(ADMIN, &["revoke-access-token", "cli-reader"]);
+    assert!(ok, "{err}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (ok, _, err) = cli(&secret, &["list-basins"]);
+    assert!(!ok, "a revoked token still works: {err}");
+}
