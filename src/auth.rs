@@ -60,6 +60,17 @@ impl Caller {
         self.scope().is_none_or(|s| s.token_allowed(id))
     }
 
+    /// The stream namespace of a token issued with `auto_prefix_streams`.
+    pub fn stream_namespace(&self) -> Option<String> {
+        match self {
+            Caller::Token(t) if t.auto_prefix_streams => match &t.scope.streams {
+                Some(protocol::access::ResourceSet::Prefix(p)) => Some(p.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// When the caller's own token expires (ms since the epoch), if ever.
     pub fn expires_at_ms(&self) -> Option<i64> {
         match self {

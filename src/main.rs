@@ -4,6 +4,7 @@
 
 mod acceptor;
 mod auth;
+mod auto_prefix;
 mod config;
 mod error;
 mod handlers;

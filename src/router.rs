@@ -18,8 +18,8 @@ pub struct RouterConfig {
     pub auth: Option<&'static str>,
 }
 
-/// With `--auth`, who asks and whether they may (401/403); without, anyone may.
-async fn check_access(
+/// With `--auth`, who asks (401 without a valid token); without, anyone.
+async fn authenticate(
     cluster: &Cluster,
     cfg: RouterConfig,
     req: &Request,
@@ -27,11 +27,19 @@ async fn check_access(
     if cfg.auth.is_none() || !req.path.starts_with("/v1/") {
         return Ok(crate::auth::Caller::Anyone);
     }
-    let caller = crate::auth::authenticate(cluster, cfg.auth, req).await?;
-    if let Some(access) = crate::auth::access_of(req) {
-        crate::auth::authorize(&caller, &access)?;
+    crate::auth::authenticate(cluster, cfg.auth, req).await
+}
+
+/// Puts the request into its caller's stream namespace (`auto_prefix_streams`), then checks
+/// that the caller may do what it asks (403).
+fn authorize(req: &mut Request) -> Result<(), protocol::error::ApiError> {
+    if let Some(prefix) = req.caller.stream_namespace() {
+        crate::auto_prefix::rewrite_request(req, &prefix);
     }
-    Ok(caller)
+    if let Some(access) = crate::auth::access_of(req) {
+        crate::auth::authorize(&req.caller, &access)?;
+    }
+    Ok(())
 }
 
 pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> Response {
@@ -50,19 +58,26 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         if is_head {
             req.method = Method::GET;
         }
-        match check_access(cluster, cfg, &req).await {
+        match authenticate(cluster, cfg, &req).await {
             Ok(caller) => req.caller = caller,
             Err(e) => return with_cors(cfg, &req, Response::error(&e)),
         }
         if let Err(e) = decompress_body(&mut req) {
             return with_cors(cfg, &req, e.into_response());
         }
+        if let Err(e) = authorize(&mut req) {
+            return with_cors(cfg, &req, Response::error(&e));
+        }
         let v1 = req.path.starts_with("/v1/");
         let accept = req.headers.clone();
+        let namespace = req.caller.stream_namespace().map(|p| (p, req.path.clone()));
         let mut r = match dispatch(cluster, cfg, req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
+        if let Some((prefix, path)) = namespace {
+            crate::auto_prefix::rewrite_response(&path, &mut r, &prefix);
+        }
         // An unknown path (an empty 404) is outside s2-lite's `/v1` routes and their layer.
         let routed = !(r.status == StatusCode::NOT_FOUND && r.body.is_empty());
         if v1 && routed {
@@ -160,14 +175,33 @@ pub async fn session(
     if !is_s2s && !is_sse {
         return None;
     }
-    let path = req.path.strip_prefix("/v1/streams/")?;
-    let stream = path
+    req.path
+        .strip_prefix("/v1/streams/")?
         .strip_suffix("/records")
         .filter(|s| !s.is_empty() && !s.contains('/'))?;
-    let caller = match check_access(cluster, cfg, req).await {
-        Ok(c) => c,
-        Err(e) => return Some(Err(with_cors(cfg, req, Response::error(&e)))),
+    // Checked (and put into the caller's namespace) on a copy of the head: the session
+    // reads its names from it.
+    let mut head = Request {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: req.headers.clone(),
+        body: bytes::Bytes::new(),
+        caller: crate::auth::Caller::Anyone,
     };
+    match authenticate(cluster, cfg, &head).await {
+        Ok(c) => head.caller = c,
+        Err(e) => return Some(Err(with_cors(cfg, req, Response::error(&e)))),
+    }
+    if let Err(e) = authorize(&mut head) {
+        return Some(Err(with_cors(cfg, req, Response::error(&e))));
+    }
+    let req = &head;
+    let stream = req
+        .path
+        .strip_prefix("/v1/streams/")?
+        .strip_suffix("/records")?;
+    let caller = req.caller.clone();
     let started = match (&req.method, is_sse) {
         (&Method::GET, true) => sse_session(cluster, req, stream).await,
         (&Method::POST, false) => sessions::prepare_append(cluster, req, stream, caller)

@@ -46,13 +46,6 @@ pub async fn list(cluster: &Cluster, req: &Request) -> HandlerResult {
 pub async fn issue(cluster: &Cluster, req: &Request) -> HandlerResult {
     let body: IssueAccessTokenRequest = json_body(req)?;
     body.validate()?;
-    if body.auto_prefix_streams {
-        return Err(ApiError::new(
-            protocol::error::ErrorCode::NotImplemented,
-            "auto_prefix_streams is not supported by this server yet",
-        )
-        .into());
-    }
     let caller = &req.caller;
     if !caller.token_visible(&body.id) {
         return Err(
@@ -79,7 +72,7 @@ pub async fn issue(cluster: &Cluster, req: &Request) -> HandlerResult {
     let info = AccessTokenInfo {
         id: body.id,
         expires_at,
-        auto_prefix_streams: false,
+        auto_prefix_streams: body.auto_prefix_streams,
         scope: body.scope,
     };
     let secret = cluster.issue_access_token(info).await.map_err(from_shard)?;

@@ -299,3 +299,78 @@ fn cli_issues_lists_and_revokes_tokens() {
     let (ok, _, err) = cli(&secret, &["list-basins"]);
     assert!(!ok, "a revoked token still works: {err}");
 }
+
+/// `auto_prefix_streams`: the token's caller names streams inside its namespace (the
+/// stream scope's prefix) without knowing it; the server adds and strips the prefix.
+#[tokio::test]
+async fn auto_prefixed_streams_live_in_their_namespace() {
+    let server = Server::start(&["--auth", "--auth-token", ADMIN]);
+    let admin = client(&server, ADMIN);
+    let b = unique_basin("ns");
+    admin
+        .create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    let scope = AccessTokenScopeInput::from_ops([
+        Operation::CreateStream,
+        Operation::ListStreams,
+        Operation::Append,
+        Operation::Read,
+        Operation::CheckTail,
+    ])
+    .with_basins(BasinMatcher::Exact(b.parse().unwrap()))
+    .with_streams(StreamMatcher::Prefix("tenant-1/".parse().unwrap()));
+    let secret = admin
+        .issue_access_token(
+            IssueAccessTokenInput::new("tenant-1".parse().unwrap(), scope)
+                .with_auto_prefix_streams(true),
+        )
+        .await
+        .unwrap();
+    let tenant = client(&server, &secret);
+    let basin = tenant.basin(b.parse().unwrap());
+    let info = basin
+        .create_stream(CreateStreamInput::new("events".parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(info.name.to_string(), "events");
+    let stream = basin.stream("events".parse().unwrap());
+    stream
+        .append(crate::data_plane::batch(&["in-namespace".into()]))
+        .await
+        .unwrap();
+    let names: Vec<String> = basin
+        .list_streams(ListStreamsInput::new())
+        .await
+        .unwrap()
+        .values
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(names, vec!["events".to_string()]);
+    // What the server really holds: the prefixed name, with the record.
+    let admin_view = admin.basin(b.parse().unwrap());
+    let real: Vec<String> = admin_view
+        .list_streams(ListStreamsInput::new())
+        .await
+        .unwrap()
+        .values
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(real, vec!["tenant-1/events".to_string()]);
+    let records =
+        crate::data_plane::read_all(&admin_view.stream("tenant-1/events".parse().unwrap())).await;
+    assert_eq!(records[0].body, &b"in-namespace"[..]);
+    // A read session inside the namespace.
+    let mut session = stream
+        .read_session(
+            ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0))),
+            ReadSessionConfig::new(),
+        )
+        .await
+        .unwrap();
+    use futures::StreamExt;
+    let batch = session.next().await.unwrap().unwrap();
+    assert_eq!(batch.records[0].body, &b"in-namespace"[..]);
+}
