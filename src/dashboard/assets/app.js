@@ -19,8 +19,16 @@ const el = (tag, attrs = {}, ...children) => {
 
 const link = (href, text) => el('a', { href, 'data-nav': '' }, text);
 
+// With --auth the server wants a token: the one pasted into the header bar, kept in this
+// browser only.
+const tokenKey = 'strand-dashboard-token';
+const authHeaders = () => {
+  const t = localStorage.getItem(tokenKey);
+  return t ? { authorization: `Bearer ${t}` } : {};
+};
+
 async function api(method, path, { basin, body, headers = {} } = {}) {
-  const h = { ...headers };
+  const h = { ...authHeaders(), ...headers };
   if (basin) h['s2-basin'] = basin;
   if (body !== undefined) h['content-type'] = 'application/json';
   const resp = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -155,7 +163,7 @@ async function streamPage(basin, stream) {
     follow = new AbortController();
     followButton.textContent = 'Stop following';
     try {
-      const resp = await fetch(`${path}/records?tail_offset=0`, { headers: { 's2-basin': basin, accept: 'text/event-stream' }, signal: follow.signal });
+      const resp = await fetch(`${path}/records?tail_offset=0`, { headers: { ...authHeaders(), 's2-basin': basin, accept: 'text/event-stream' }, signal: follow.signal });
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -212,5 +220,17 @@ document.addEventListener('click', (ev) => {
   route();
 });
 window.addEventListener('popstate', route);
+
+function tokenField() {
+  const input = el('input', { type: 'password', placeholder: 'access token (with --auth)', value: localStorage.getItem(tokenKey) || '' });
+  const form = el('form', { class: 'token', onsubmit: (ev) => {
+    ev.preventDefault();
+    if (input.value) localStorage.setItem(tokenKey, input.value); else localStorage.removeItem(tokenKey);
+    route();
+  } }, input, el('button', { type: 'submit', class: 'secondary' }, 'Use token'));
+  document.querySelector('header').append(form);
+}
+
+tokenField();
 showServer();
 route();
