@@ -23,14 +23,22 @@ const CACHE_ENTRIES_MAX: usize = 4096;
 #[derive(Debug, Clone)]
 pub enum Caller {
     Anyone,
-    Token(Arc<AccessTokenInfo>),
+    Token(Arc<Authenticated>),
+}
+
+/// A token a request authenticated with.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub info: AccessTokenInfo,
+    /// Its secret's digest, to look it up again (`None`: the bootstrap token).
+    digest: Option<String>,
 }
 
 impl Caller {
     pub fn scope(&self) -> Option<&Scope> {
         match self {
             Caller::Anyone => None,
-            Caller::Token(t) => Some(&t.scope),
+            Caller::Token(t) => Some(&t.info.scope),
         }
     }
 
@@ -48,6 +56,19 @@ impl Caller {
         }
     }
 
+    /// The scope's set for basins, streams or tokens (`None`: no scope, anyone).
+    pub fn basins_set(&self) -> Option<Option<&protocol::access::ResourceSet>> {
+        self.scope().map(|s| s.basins.as_ref())
+    }
+
+    pub fn streams_set(&self) -> Option<Option<&protocol::access::ResourceSet>> {
+        self.scope().map(|s| s.streams.as_ref())
+    }
+
+    pub fn tokens_set(&self) -> Option<Option<&protocol::access::ResourceSet>> {
+        self.scope().map(|s| s.access_tokens.as_ref())
+    }
+
     pub fn basin_visible(&self, basin: &str) -> bool {
         self.scope().is_none_or(|s| s.basin_allowed(basin))
     }
@@ -63,7 +84,7 @@ impl Caller {
     /// The stream namespace of a token issued with `auto_prefix_streams`.
     pub fn stream_namespace(&self) -> Option<String> {
         match self {
-            Caller::Token(t) if t.auto_prefix_streams => match &t.scope.streams {
+            Caller::Token(t) if t.info.auto_prefix_streams => match &t.info.scope.streams {
                 Some(protocol::access::ResourceSet::Prefix(p)) => Some(p.clone()),
                 _ => None,
             },
@@ -76,11 +97,38 @@ impl Caller {
         match self {
             Caller::Anyone => None,
             Caller::Token(t) => t
+                .info
                 .expires_at
                 .as_deref()
                 .and_then(protocol::time::parse_rfc3339_ms),
         }
     }
+}
+
+/// Narrows a listing to the names a scope's set can match, so pages are filled (and
+/// paginate) within the scope rather than filtered after the limit. `false`: nothing can
+/// match (the listing is empty). Absent scope (anyone): unchanged.
+pub fn narrow(
+    set: Option<Option<&protocol::access::ResourceSet>>,
+    range: &mut shards::NameRange,
+) -> bool {
+    use protocol::access::ResourceSet;
+    let Some(set) = set else {
+        return true;
+    };
+    let p = match set {
+        None => return false,
+        Some(ResourceSet::Exact(e)) if e.is_empty() => return false,
+        Some(ResourceSet::Exact(e)) | Some(ResourceSet::Prefix(e)) => e,
+    };
+    if range.prefix.starts_with(p.as_str()) {
+        return !matches!(set, Some(ResourceSet::Exact(e)) if range.prefix != *e);
+    }
+    if !p.starts_with(range.prefix.as_str()) {
+        return false;
+    }
+    range.prefix = p.clone();
+    true
 }
 
 pub fn denied(message: impl Into<String>) -> ApiError {
@@ -95,8 +143,11 @@ fn unauthenticated(message: &str) -> ApiError {
 type Learned = (Option<Arc<AccessTokenInfo>>, Instant);
 
 thread_local! {
-    /// This shard's recent lookups, by secret digest.
+    /// This shard's recent lookups of real tokens, by secret digest.
     static CACHE: RefCell<HashMap<String, Learned>> = RefCell::new(HashMap::new());
+    /// Secrets recently found to be no token: kept apart, so a flood of made-up secrets
+    /// can only evict each other, never the real tokens above.
+    static UNKNOWN: RefCell<HashMap<String, Instant>> = RefCell::new(HashMap::new());
 }
 
 /// The caller of `req` (401 when `--auth` is on and its token does not hold).
@@ -115,15 +166,29 @@ pub async fn authenticate(
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
         _ => return Err(unauthenticated("authorization must be `Bearer <token>`")),
     };
+    if secret.is_empty() {
+        return Err(unauthenticated("missing access token"));
+    }
     if constant_time_eq(secret.as_bytes(), bootstrap.as_bytes()) {
-        return Ok(Caller::Token(Arc::new(AccessTokenInfo {
-            id: "bootstrap".into(),
-            expires_at: None,
-            auto_prefix_streams: false,
-            scope: Scope::all(),
+        return Ok(Caller::Token(Arc::new(Authenticated {
+            info: AccessTokenInfo {
+                id: "bootstrap".into(),
+                expires_at: None,
+                auto_prefix_streams: false,
+                scope: Scope::all(),
+            },
+            digest: None,
         })));
     }
     let digest = shards::token_ops::secret_digest(secret);
+    let known_unknown = UNKNOWN.with(|u| {
+        u.borrow()
+            .get(&digest)
+            .is_some_and(|at| at.elapsed() < CACHE_TTL)
+    });
+    if known_unknown {
+        return Err(unauthenticated("invalid access token"));
+    }
     let cached = CACHE.with(|c| {
         c.borrow()
             .get(&digest)
@@ -138,13 +203,25 @@ pub async fn authenticate(
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?
                 .map(Arc::new);
-            CACHE.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.len() >= CACHE_ENTRIES_MAX {
-                    c.clear();
-                }
-                c.insert(digest, (t.clone(), Instant::now()));
-            });
+            match &t {
+                Some(_) => CACHE.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() >= CACHE_ENTRIES_MAX {
+                        c.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                        if c.len() >= CACHE_ENTRIES_MAX {
+                            c.clear();
+                        }
+                    }
+                    c.insert(digest.clone(), (t.clone(), Instant::now()));
+                }),
+                None => UNKNOWN.with(|u| {
+                    let mut u = u.borrow_mut();
+                    if u.len() >= CACHE_ENTRIES_MAX {
+                        u.clear();
+                    }
+                    u.insert(digest.clone(), Instant::now());
+                }),
+            }
             t
         }
     };
@@ -156,7 +233,46 @@ pub async fn authenticate(
     if expires.is_some_and(|e| e <= now_ms()) {
         return Err(unauthenticated("access token expired"));
     }
-    Ok(Caller::Token(token))
+    Ok(Caller::Token(Arc::new(Authenticated {
+        info: (*token).clone(),
+        digest: Some(digest),
+    })))
+}
+
+/// For long-running sessions: whether the caller's token still holds (not revoked, not
+/// expired), checked at most once per [`CACHE_TTL`] against partition 0. 401 if not.
+pub async fn still_valid(cluster: &Cluster, caller: &Caller) -> Result<(), ApiError> {
+    let Caller::Token(t) = caller else {
+        return Ok(());
+    };
+    if caller.expires_at_ms().is_some_and(|e| e <= now_ms()) {
+        return Err(unauthenticated("access token expired"));
+    }
+    let Some(digest) = &t.digest else {
+        return Ok(());
+    };
+    let fresh = CACHE.with(|c| {
+        c.borrow()
+            .get(digest)
+            .is_some_and(|(_, at)| at.elapsed() < CACHE_TTL)
+    });
+    if fresh {
+        return Ok(());
+    }
+    let found = cluster
+        .token_for_digest(digest.clone())
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    match found {
+        Some(info) => {
+            CACHE.with(|c| {
+                c.borrow_mut()
+                    .insert(digest.clone(), (Some(Arc::new(info)), Instant::now()))
+            });
+            Ok(())
+        }
+        None => Err(unauthenticated("access token revoked")),
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -172,7 +288,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// What a request asks to do, for the scope check: the operation and the resources named.
 pub struct Access<'a> {
     pub op: Operation,
-    pub basin: Option<&'a str>,
+    /// A second operation the request needs (an ensure (PUT) may also replace a config).
+    pub also: Option<Operation>,
+    pub basin: Option<std::borrow::Cow<'a, str>>,
     pub stream: Option<String>,
     pub token: Option<String>,
 }
@@ -183,7 +301,10 @@ pub fn authorize(caller: &Caller, access: &Access<'_>) -> Result<(), ApiError> {
         return Ok(());
     };
     caller.require(access.op)?;
-    if let Some(b) = access.basin {
+    if let Some(op) = access.also {
+        caller.require(op)?;
+    }
+    if let Some(b) = &access.basin {
         if !scope.basin_allowed(b) {
             return Err(denied(format!("basin `{b}` is not permitted")));
         }
@@ -212,9 +333,11 @@ pub fn access_of(req: &Request) -> Option<Access<'_>> {
             .decode_utf8_lossy()
             .into_owned()
     };
-    let basin_header = || req.header_str("s2-basin");
+    let basin_header = || req.header_str("s2-basin").map(std::borrow::Cow::Borrowed);
+    let basin_seg = |b: &str| Some(std::borrow::Cow::Owned(decode(b)));
     let m = &req.method;
     let get = *m == Method::GET;
+    let put = *m == Method::PUT;
     let (op, basin, stream, token) = match segs.as_slice() {
         ["basins"] if get => (ListBasins, None, None, None),
         ["basins"] => (CreateBasin, None, None, None),
@@ -225,7 +348,7 @@ pub fn access_of(req: &Request) -> Option<Access<'_>> {
                 Method::PATCH => ReconfigureBasin,
                 _ => DeleteBasin,
             };
-            (op, Some(*b), None, None)
+            (op, basin_seg(b), None, None)
         }
         ["streams"] if get => (ListStreams, basin_header(), None, None),
         ["streams"] => (CreateStream, basin_header(), None, None),
@@ -247,15 +370,22 @@ pub fn access_of(req: &Request) -> Option<Access<'_>> {
         ["access-tokens"] => (IssueAccessToken, None, None, None),
         ["access-tokens", id] => (RevokeAccessToken, None, None, Some(decode(id))),
         ["metrics"] => (AccountMetrics, None, None, None),
-        ["metrics", b] => (BasinMetrics, Some(*b), None, None),
-        ["metrics", b, s] => (StreamMetrics, Some(*b), Some(decode(s)), None),
+        ["metrics", b] => (BasinMetrics, basin_seg(b), None, None),
+        ["metrics", b, s] => (StreamMetrics, basin_seg(b), Some(decode(s)), None),
         ["locations"] => (ListLocations, None, None, None),
         ["locations", "default"] if get => (GetDefaultLocation, None, None, None),
         ["locations", "default"] => (SetDefaultLocation, None, None, None),
         _ => return None,
     };
+    // An ensure creates the resource or replaces its config: it needs both.
+    let also = match op {
+        CreateBasin if put => Some(ReconfigureBasin),
+        CreateStream if put => Some(ReconfigureStream),
+        _ => None,
+    };
     Some(Access {
         op,
+        also,
         basin,
         stream,
         token,
@@ -280,11 +410,14 @@ mod tests {
     }
 
     fn caller(scope: &str) -> Caller {
-        Caller::Token(Arc::new(AccessTokenInfo {
-            id: "t".into(),
-            expires_at: None,
-            auto_prefix_streams: false,
-            scope: serde_json::from_str(scope).unwrap(),
+        Caller::Token(Arc::new(Authenticated {
+            info: AccessTokenInfo {
+                id: "t".into(),
+                expires_at: None,
+                auto_prefix_streams: false,
+                scope: serde_json::from_str(scope).unwrap(),
+            },
+            digest: None,
         }))
     }
 
@@ -293,9 +426,17 @@ mod tests {
         let r = req("POST", "/v1/streams/a%2Fb/records");
         let a = access_of(&r).unwrap();
         assert_eq!(
-            (a.op, a.basin, a.stream.as_deref()),
+            (a.op, a.basin.as_deref(), a.stream.as_deref()),
             (Operation::Append, Some("team-a-one"), Some("a/b"))
         );
+        let r = req("PUT", "/v1/streams/s");
+        let a = access_of(&r).unwrap();
+        assert_eq!(
+            (a.op, a.also),
+            (Operation::CreateStream, Some(Operation::ReconfigureStream))
+        );
+        let r = req("GET", "/v1/basins/a%62cdefgh");
+        assert_eq!(access_of(&r).unwrap().basin.as_deref(), Some("abcdefgh"));
         let r = req("DELETE", "/v1/access-tokens/t1");
         assert_eq!(access_of(&r).unwrap().op, Operation::RevokeAccessToken);
         assert!(access_of(&req("GET", "/health")).is_none());
@@ -318,6 +459,31 @@ mod tests {
         )
         .is_err());
         assert!(authorize(&Caller::Anyone, &access_of(&r).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn listings_are_narrowed_to_the_scope() {
+        use protocol::access::ResourceSet;
+        let range = |prefix: &str| shards::NameRange {
+            prefix: prefix.into(),
+            start_after: String::new(),
+            limit: 10,
+        };
+        let team = ResourceSet::Prefix("team-a".into());
+        let mut r = range("");
+        assert!(narrow(Some(Some(&team)), &mut r));
+        assert_eq!(r.prefix, "team-a");
+        let mut r = range("team-a-x");
+        assert!(narrow(Some(Some(&team)), &mut r));
+        assert_eq!(r.prefix, "team-a-x");
+        assert!(!narrow(Some(Some(&team)), &mut range("team-b")));
+        assert!(!narrow(Some(None), &mut range("")));
+        assert!(narrow(None, &mut range("any")));
+        let exact = ResourceSet::Exact("team-a-1".into());
+        let mut r = range("team");
+        assert!(narrow(Some(Some(&exact)), &mut r));
+        assert_eq!(r.prefix, "team-a-1");
+        assert!(!narrow(Some(Some(&exact)), &mut range("team-a-10")));
     }
 
     #[test]

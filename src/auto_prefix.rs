@@ -24,6 +24,8 @@ pub fn rewrite_request(req: &mut Request, prefix: &str) {
         ))
     };
     let path = match segs.as_slice() {
+        // An empty name stays empty (and 404s), never the bare namespace.
+        ["streams", "", ..] | ["metrics", _, ""] => None,
         ["streams", s, tail @ ..] => {
             let mut p = format!("/v1/streams/{}", prefixed(s));
             for t in tail {

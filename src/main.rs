@@ -109,7 +109,15 @@ fn run(args: config::Args) -> Result<(), String> {
     // Kept for the life of the process, like the rest of the router's settings.
     let auth: Option<&'static str> = match (&args.auth, &args.auth_token) {
         (false, _) => None,
-        (true, Some(t)) => Some(Box::leak(t.clone().into_boxed_str())),
+        (true, Some(t)) if t.trim().len() >= 16 && t.trim() == t => {
+            Some(Box::leak(t.clone().into_boxed_str()))
+        }
+        (true, Some(_)) => {
+            running.shutdown();
+            return Err(
+                "--auth-token must be at least 16 characters, without surrounding spaces".into(),
+            );
+        }
         (true, None) => {
             running.shutdown();
             return Err("--auth needs a bootstrap token: --auth-token or STRAND_AUTH_TOKEN".into());

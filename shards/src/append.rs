@@ -69,6 +69,11 @@ impl Partition {
             }
         }
 
+        // The one fallible step of sealing, before anything is sequenced.
+        let nonces = match &cipher {
+            Some(c) => Some(c.nonces(&input.records)?),
+            None => None,
+        };
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
         let (start, end, mut records, position, trim_point, id, ttl, epoch, index) = {
@@ -147,8 +152,8 @@ impl Partition {
         // as is. The window's records are re-sliced from these exact-size values, so they
         // share the memtable's buffers and no longer pin the (up to 2 MiB) request or
         // session frame they arrived in.
-        if let Some(c) = &cipher {
-            c.seal_all(basin, stream, &mut records)?;
+        if let (Some(c), Some(nonces)) = (&cipher, nonces) {
+            c.seal_all(basin, stream, &mut records, nonces);
         }
         let mut puts: Vec<([u8; 17], Bytes)> = Vec::with_capacity(records.len());
         for r in records.iter_mut() {

@@ -323,13 +323,16 @@ impl Cluster {
 impl Cluster {
     // ---- access tokens (all on partition 0) ----
 
-    /// Stores a new token; returns its secret (the only time it is known).
+    /// Stores a new token; returns its secret (the only time it is known). Only tokens
+    /// issued by an authenticated caller (`issued_with_auth`) ever authenticate.
     pub async fn issue_access_token(
         &self,
         info: protocol::access::AccessTokenInfo,
+        issued_with_auth: bool,
     ) -> Result<String, ShardError> {
         let p = crate::token_ops::TOKENS_PARTITION;
-        self.call(p, |r| Op::IssueToken(Box::new(info), r)).await
+        self.call(p, |r| Op::IssueToken(Box::new((info, issued_with_auth)), r))
+            .await
     }
 
     pub async fn list_access_tokens(
@@ -353,8 +356,16 @@ impl Cluster {
         &self,
         secret: &str,
     ) -> Result<Option<protocol::access::AccessTokenInfo>, ShardError> {
+        self.token_for_digest(crate::token_ops::secret_digest(secret))
+            .await
+    }
+
+    /// The token whose secret has this digest, if any.
+    pub async fn token_for_digest(
+        &self,
+        digest: String,
+    ) -> Result<Option<protocol::access::AccessTokenInfo>, ShardError> {
         let p = crate::token_ops::TOKENS_PARTITION;
-        let digest = crate::token_ops::secret_digest(secret);
         self.call(p, |r| Op::TokenByDigest(digest, r)).await
     }
 }

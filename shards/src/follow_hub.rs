@@ -87,7 +87,9 @@ impl Hub {
         if from < first || from > next {
             return Serve::Miss;
         }
-        let offset = (from - first) as usize;
+        // Pages may leave out expired records, so the ring can have gaps: find `from` by
+        // seq_num, not by offset.
+        let offset = ring.partition_point(|r| r.seq_num < from);
         if offset >= ring.len() {
             return Serve::Miss;
         }
@@ -131,9 +133,9 @@ impl Hub {
         }
         let fresh = out.records.len();
         self.sealed.set(out.sealed);
-        let sealed = out.sealed.is_some();
+        // The ring's budget counts what it holds (sealed records as stored).
         for r in out.records {
-            bytes += record_cipher::metered_size(&r, sealed);
+            bytes += r.metered_size();
             ring.push_back(r);
         }
         let before = self.ring_bytes.get();
@@ -146,7 +148,7 @@ impl Hub {
                 || shard_others + bytes > SHARD_RING_BYTES_MAX)
         {
             if let Some(r) = ring.pop_front() {
-                bytes -= record_cipher::metered_size(&r, sealed);
+                bytes -= r.metered_size();
             }
         }
         self.ring_bytes.set(bytes);

@@ -316,9 +316,28 @@ impl Partition {
         }
     }
 
-    /// Durable, unexpired records in `[from, to)` within `limits`: from the window when it
-    /// covers `from`, otherwise from storage.
+    /// Durable, unexpired records in `[from, to)` within `limits`. A page that passed over
+    /// its limit of expired records without finding a live one is followed by the next, so
+    /// a read never comes back empty before `to` only because of a long expired run.
     async fn collect(
+        &self,
+        state: &RefCell<StreamState>,
+        mut from: u64,
+        to: u64,
+        limits: Limits,
+    ) -> Result<Page, ShardError> {
+        loop {
+            let page = self.collect_page(state, from, to, limits).await?;
+            if !page.records.is_empty() || page.looked_to >= to || page.looked_to <= from {
+                return Ok(page);
+            }
+            from = page.looked_to;
+        }
+    }
+
+    /// One page of [`Partition::collect`]: from the window when it covers `from`, otherwise
+    /// from storage.
+    async fn collect_page(
         &self,
         state: &RefCell<StreamState>,
         from: u64,

@@ -37,6 +37,9 @@ const HEADER_LEN: usize = 1 + 4;
 /// nonces stay safe for 2^32 messages under one key).
 pub const AES_GCM_MAX_SEQ_NUM: u64 = (1 << 32) - 1;
 
+/// Random nonces for one batch's envelope records ([`RecordCipher::nonces`]).
+pub struct Nonces(Vec<u8>);
+
 /// A stream's cipher with the key a request brought.
 #[derive(Clone)]
 pub struct RecordCipher {
@@ -81,26 +84,39 @@ impl RecordCipher {
         }
     }
 
-    /// Seals every envelope record of a batch in place (commands are left as they are).
-    /// One call to the system's random source per batch, not per record.
+    /// Fresh nonces for every envelope record of a batch: one call to the system's random
+    /// source per batch, not per record. Drawn before the batch is sequenced, so the one
+    /// step that can fail does so while nothing has changed yet.
+    pub fn nonces(
+        &self,
+        records: &[protocol::records::AppendRecord],
+    ) -> Result<Nonces, ShardError> {
+        let envelopes = records
+            .iter()
+            .filter(|r| !(r.headers.len() == 1 && r.headers[0].0.is_empty()))
+            .count();
+        let mut bytes = vec![0u8; self.nonce_len() * envelopes];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| ShardError::Storage(format!("no randomness for nonces: {e}")))?;
+        Ok(Nonces(bytes))
+    }
+
+    /// Seals every envelope record of a batch in place (commands are left as they are),
+    /// with the batch's [`Nonces`].
     pub fn seal_all(
         &self,
         basin: &BasinName,
         stream: &StreamName,
         records: &mut [SequencedRecord],
-    ) -> Result<(), ShardError> {
+        nonces: Nonces,
+    ) {
         let n = self.nonce_len();
-        let sealed = records.iter().filter(|r| !is_command(r)).count();
-        let mut nonces = vec![0u8; n * sealed];
-        getrandom::fill(&mut nonces)
-            .map_err(|e| ShardError::Storage(format!("no randomness for nonces: {e}")))?;
-        let mut nonces = nonces.chunks_exact(n);
+        let mut nonces = nonces.0.chunks_exact(n);
         for r in records.iter_mut().filter(|r| !is_command(r)) {
             let nonce = nonces.next().expect("one nonce per sealed record");
             r.body = self.seal(basin, stream, &r.headers, &r.body, nonce);
             r.headers = Vec::new();
         }
-        Ok(())
     }
 
     fn seal(
@@ -268,7 +284,15 @@ mod tests {
                 rec(&[], ""),
             ];
             let mut records = plain.clone();
-            c.seal_all(&b, &s, &mut records).unwrap();
+            let appended: Vec<protocol::records::AppendRecord> = plain
+                .iter()
+                .map(|r| protocol::records::AppendRecord {
+                    timestamp: None,
+                    headers: r.headers.clone(),
+                    body: r.body.clone(),
+                })
+                .collect();
+            c.seal_all(&b, &s, &mut records, c.nonces(&appended).unwrap());
             assert!(records[0].headers.is_empty());
             assert!(!records[0].body.windows(6).any(|w| w == b"secret"));
             assert_eq!(records[1], plain[1], "commands stay readable");

@@ -68,7 +68,10 @@ pub(crate) enum Op {
         Reply<(StreamEntry, Provision)>,
     ),
     GetStream(BasinName, StreamName, Reply<StreamEntry>),
-    IssueToken(Box<protocol::access::AccessTokenInfo>, Reply<String>),
+    IssueToken(
+        Box<(protocol::access::AccessTokenInfo, bool)>,
+        Reply<String>,
+    ),
     ListTokens(NameRange, Reply<Page<protocol::access::AccessTokenInfo>>),
     RevokeToken(String, Reply<protocol::access::AccessTokenInfo>),
     TokenByDigest(String, Reply<Option<protocol::access::AccessTokenInfo>>),
@@ -286,8 +289,9 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         Op::ListBasins(range, reply) => {
             let _ = reply.send(Ok(p.list_basins(&range)));
         }
-        Op::IssueToken(info, reply) => {
-            let _ = reply.send(Box::pin(p.issue_token(*info)).await);
+        Op::IssueToken(issue, reply) => {
+            let (info, with_auth) = *issue;
+            let _ = reply.send(Box::pin(p.issue_token(info, with_auth)).await);
         }
         Op::ListTokens(range, reply) => {
             let _ = reply.send(Ok(p.list_tokens(&range)));

@@ -26,7 +26,11 @@ pub fn secret_digest(secret: &str) -> String {
 
 impl Partition {
     /// Stores a new token and returns its secret (shown once, never stored).
-    pub async fn issue_token(&self, info: AccessTokenInfo) -> Result<String, ShardError> {
+    pub async fn issue_token(
+        &self,
+        info: AccessTokenInfo,
+        issued_with_auth: bool,
+    ) -> Result<String, ShardError> {
         let _guard = self.meta_lock.lock().await;
         if self.tokens.borrow().contains_key(&info.id) {
             return Err(ShardError::AccessTokenAlreadyExists(info.id));
@@ -45,6 +49,7 @@ impl Partition {
             secret_sha256: secret_digest(&secret),
             info,
             created_at_nanos: self.now_nanos(),
+            issued_with_auth,
         };
         let mut batch = WriteBatch::new();
         batch.put(
@@ -100,10 +105,15 @@ impl Partition {
         Ok(stored.info)
     }
 
-    /// The token whose secret has this digest, if any.
+    /// The token whose secret has this digest, if any may authenticate with it (one issued
+    /// while access control was off may not).
     pub fn token_by_digest(&self, digest: &str) -> Option<AccessTokenInfo> {
         let id = self.token_digests.borrow().get(digest).cloned()?;
-        self.tokens.borrow().get(&id).map(|t| t.info.clone())
+        self.tokens
+            .borrow()
+            .get(&id)
+            .filter(|t| t.issued_with_auth)
+            .map(|t| t.info.clone())
     }
 }
 

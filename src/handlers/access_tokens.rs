@@ -23,11 +23,17 @@ pub async fn list(cluster: &Cluster, req: &Request) -> HandlerResult {
             .into());
         }
     }
-    let range = NameRange {
+    let mut range = NameRange {
         prefix: p.prefix,
         start_after: p.start_after,
         limit: p.limit,
     };
+    if !crate::auth::narrow(req.caller.tokens_set(), &mut range) {
+        return Ok(Response::json(
+            StatusCode::OK,
+            &serde_json::json!({ "access_tokens": [], "has_more": false }),
+        ));
+    }
     let page = cluster
         .list_access_tokens(range)
         .await
@@ -75,7 +81,11 @@ pub async fn issue(cluster: &Cluster, req: &Request) -> HandlerResult {
         auto_prefix_streams: body.auto_prefix_streams,
         scope: body.scope,
     };
-    let secret = cluster.issue_access_token(info).await.map_err(from_shard)?;
+    let with_auth = matches!(caller, crate::auth::Caller::Token(_));
+    let secret = cluster
+        .issue_access_token(info, with_auth)
+        .await
+        .map_err(from_shard)?;
     Ok(Response::json(
         StatusCode::CREATED,
         &serde_json::json!({ "access_token": secret }),

@@ -28,7 +28,16 @@ pub fn info(e: &BasinEntry) -> BasinInfo {
 }
 
 pub async fn list(cluster: &Cluster, req: Request) -> HandlerResult {
-    let range = list_range(&req, validate_basin_list_field)?;
+    let mut range = list_range(&req, validate_basin_list_field)?;
+    if !crate::auth::narrow(req.caller.basins_set(), &mut range) {
+        return Ok(Response::json(
+            StatusCode::OK,
+            &ListBasinsResponse {
+                basins: Vec::new(),
+                has_more: false,
+            },
+        ));
+    }
     let page = cluster.list_basins(range).await.map_err(from_shard)?;
     Ok(Response::json(
         StatusCode::OK,

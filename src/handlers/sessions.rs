@@ -113,7 +113,29 @@ async fn ensure_stream(
     }
 }
 
+/// Re-checks a session's token now and then (revoked or expired: the session ends, 401).
+struct Recheck(Instant);
+
+impl Recheck {
+    fn new() -> Recheck {
+        Recheck(Instant::now())
+    }
+
+    async fn check(
+        &mut self,
+        cluster: &Cluster,
+        caller: &crate::auth::Caller,
+    ) -> Result<(), ApiError> {
+        if self.0.elapsed() < crate::auth::CACHE_TTL {
+            return Ok(());
+        }
+        self.0 = Instant::now();
+        crate::auth::still_valid(cluster, caller).await
+    }
+}
+
 pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: SessionIo) {
+    let mut recheck = Recheck::new();
     let mut decoder = s2s::Decoder::default();
     // What the decoder holds of frames not yet whole.
     let mut partial = io.out.held.empty();
@@ -176,6 +198,10 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                             break;
                         }
                     };
+                    if let Err(e) = recheck.check(&cluster, &target.caller).await {
+                        failure = Some(e.into());
+                        break;
+                    }
                     let staged = match cluster.append_staged(
                         target.basin.clone(),
                         target.stream.clone(),
@@ -480,7 +506,12 @@ async fn read_loop(
     let stream_id = out.stream_id;
     let mut following = false;
     let mut last_activity = Instant::now();
+    let mut recheck = Recheck::new();
     loop {
+        recheck
+            .check(cluster, &target.caller)
+            .await
+            .map_err(|e| Stop::Failed(e.into()))?;
         if !out.records.is_empty() {
             count_left = count_left.saturating_sub(out.records.len());
             bytes_left =

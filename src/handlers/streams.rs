@@ -24,7 +24,16 @@ pub fn info(e: &StreamEntry) -> StreamInfo {
 
 pub async fn list(cluster: &Cluster, req: Request) -> HandlerResult {
     let basin = basin_header(&req)?;
-    let range = list_range(&req, validate_stream_list_field)?;
+    let mut range = list_range(&req, validate_stream_list_field)?;
+    if !crate::auth::narrow(req.caller.streams_set(), &mut range) {
+        return Ok(Response::json(
+            StatusCode::OK,
+            &ListStreamsResponse {
+                streams: Vec::new(),
+                has_more: false,
+            },
+        ));
+    }
     let page = cluster
         .list_streams(basin, range)
         .await

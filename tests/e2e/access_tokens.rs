@@ -374,3 +374,73 @@ async fn auto_prefixed_streams_live_in_their_namespace() {
     let batch = session.next().await.unwrap().unwrap();
     assert_eq!(batch.records[0].body, &b"in-namespace"[..]);
 }
+
+/// A session outlives neither its token's revocation nor its expiry: a live follower whose
+/// token is revoked gets 401 instead of the next batch.
+#[tokio::test]
+async fn revoking_a_token_ends_its_sessions() {
+    use futures::StreamExt;
+    let server = Server::start(&["--auth", "--auth-token", ADMIN]);
+    let admin = client(&server, ADMIN);
+    let b = unique_basin("revoke-live");
+    admin
+        .create_basin(CreateBasinInput::new(b.parse().unwrap()))
+        .await
+        .unwrap();
+    admin
+        .basin(b.parse().unwrap())
+        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
+        .await
+        .unwrap();
+    let scope = AccessTokenScopeInput::from_ops([Operation::Read])
+        .with_basins(BasinMatcher::Exact(b.parse().unwrap()))
+        .with_streams(StreamMatcher::Prefix("".parse().unwrap()));
+    let secret = admin
+        .issue_access_token(IssueAccessTokenInput::new(
+            "follower".parse().unwrap(),
+            scope,
+        ))
+        .await
+        .unwrap();
+    let follower = client(&server, &secret);
+    let mut session = follower
+        .basin(b.parse().unwrap())
+        .stream("s".parse().unwrap())
+        .read_session(
+            ReadInput::new().with_start(ReadStart::new().with_from(ReadFrom::SeqNum(0))),
+            ReadSessionConfig::new(),
+        )
+        .await
+        .unwrap();
+    let writer = admin.basin(b.parse().unwrap()).stream("s".parse().unwrap());
+    writer
+        .append(crate::data_plane::batch(&["before".into()]))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), session.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.records[0].body, &b"before"[..]);
+    admin
+        .revoke_access_token("follower".parse().unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    writer
+        .append(crate::data_plane::batch(&["after".into()]))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(15), session.next())
+        .await
+        .expect("the session answers");
+    match next {
+        Some(Ok(batch)) => panic!("a revoked token still reads: {batch:?}"),
+        Some(Err(e)) => assert!(
+            code_of(&e).contains("authn") || code_of(&e).contains("401"),
+            "{e:?}"
+        ),
+        None => {}
+    }
+}

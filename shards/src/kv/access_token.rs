@@ -12,6 +12,10 @@ pub struct StoredToken {
     /// SHA-256 of the secret, hex.
     pub secret_sha256: String,
     pub created_at_nanos: u64,
+    /// Issued by an authenticated caller (`--auth` on). Tokens anyone could issue while
+    /// access control was off never authenticate.
+    #[serde(default)]
+    pub issued_with_auth: bool,
 }
 
 pub fn key(id: &str) -> Vec<u8> {
@@ -63,6 +67,7 @@ mod tests {
             info: serde_json::from_str(r#"{"id":"t1","scope":{"ops":["read"]}}"#).unwrap(),
             secret_sha256: "ab".repeat(32),
             created_at_nanos: 7,
+            issued_with_auth: true,
         };
         assert_eq!(decode_value(&encode_value(&t)).unwrap(), t);
         assert_eq!(decode_key(&key("t1")).unwrap(), "t1");
