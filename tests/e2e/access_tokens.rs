@@ -382,16 +382,7 @@ async fn revoking_a_token_ends_its_sessions() {
     use futures::StreamExt;
     let server = Server::start(&["--auth", "--auth-token", ADMIN]);
     let admin = client(&server, ADMIN);
-    let b = unique_basin("revoke-live");
-    admin
-        .create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    admin
-        .basin(b.parse().unwrap())
-        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-        .await
-        .unwrap();
+    let (b, writer) = crate::support::basin_with_stream(&admin, "revoke-live", "s").await;
     let scope = AccessTokenScopeInput::from_ops([Operation::Read])
         .with_basins(BasinMatcher::Exact(b.parse().unwrap()))
         .with_streams(StreamMatcher::Prefix("".parse().unwrap()));
@@ -412,7 +403,6 @@ async fn revoking_a_token_ends_its_sessions() {
         )
         .await
         .unwrap();
-    let writer = admin.basin(b.parse().unwrap()).stream("s".parse().unwrap());
     writer
         .append(crate::data_plane::batch(&["before".into()]))
         .await

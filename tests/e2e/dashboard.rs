@@ -3,8 +3,7 @@
 //! page lists what the Rust SDK created and shows the stream's records, and a screenshot of
 //! it is a real, non-blank picture.
 
-use crate::support::{http, temp_dir, unique_basin, Server};
-use s2_sdk::types::*;
+use crate::support::{http, temp_dir, Server};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -108,16 +107,7 @@ fn dashboard_routes_and_no_dashboard() {
 async fn dashboard_renders_live_data_in_chromium() {
     let server = Server::start(&[]);
     let s2 = server.client();
-    let b = unique_basin("dash");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    let basin = s2.basin(b.parse().unwrap());
-    basin
-        .create_stream(CreateStreamInput::new("events".parse().unwrap()))
-        .await
-        .unwrap();
-    let stream = basin.stream("events".parse().unwrap());
+    let (b, stream) = crate::support::basin_with_stream(&s2, "dash", "events").await;
     let bodies = [
         "first-record-body".to_string(),
         "second-record-body".to_string(),

@@ -2,7 +2,7 @@
 //! shard count), Strand's per-shard series, and process metrics, moved by real traffic from
 //! the Rust SDK.
 
-use crate::support::{http, unique_basin, Server};
+use crate::support::{basin_with_stream, http, Server};
 use s2_sdk::types::*;
 use std::time::Duration;
 
@@ -41,16 +41,7 @@ async fn metrics_follow_appends_rounds_and_sessions() {
     assert!(value(&before, "process_cpu_seconds_total").is_some());
 
     let s2 = server.client();
-    let b = unique_basin("rs-metrics");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    let basin = s2.basin(b.parse().unwrap());
-    basin
-        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-        .await
-        .unwrap();
-    let stream = basin.stream("s".parse().unwrap());
+    let (_, stream) = basin_with_stream(&s2, "rs-metrics", "s").await;
     for i in 0..5 {
         let bodies: Vec<String> = (0..=i).map(|j| format!("r{i}-{j}")).collect();
         stream

@@ -17,16 +17,7 @@ fn tls_client(server: &Server) -> s2_sdk::S2 {
 
 async fn sdk_round_trip(server: &Server) {
     let s2 = tls_client(server);
-    let b = unique_basin("rs-tls");
-    s2.create_basin(CreateBasinInput::new(b.parse().unwrap()))
-        .await
-        .unwrap();
-    let basin = s2.basin(b.parse().unwrap());
-    basin
-        .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-        .await
-        .unwrap();
-    let stream = basin.stream("s".parse().unwrap());
+    let (_, stream) = crate::support::basin_with_stream(&s2, "rs-tls", "s").await;
     let ack = stream
         .append(crate::data_plane::batch(&["over-tls".into()]))
         .await
