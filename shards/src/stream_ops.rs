@@ -228,7 +228,6 @@ impl Partition {
         Ok(())
     }
 
-    /// Streams marked deleted whose cleanup must (re)start, e.g. after a restart.
     /// Streams whose metadata passes `keep`, in name order.
     pub(crate) fn streams_with(
         &self,
@@ -246,16 +245,11 @@ impl Partition {
             .collect()
     }
 
+    /// Streams marked deleted whose cleanup must (re)start, e.g. after a restart.
     pub fn streams_pending_deletion(&self) -> Vec<(BasinName, StreamName)> {
-        let streams = self.streams.borrow();
-        streams
-            .iter()
-            .flat_map(|(b, of_basin)| {
-                of_basin
-                    .iter()
-                    .filter(|(_, m)| m.deleted_at_nanos.is_some())
-                    .map(move |(s, _)| (b.clone(), s.clone()))
-            })
+        self.streams_with(|m| m.deleted_at_nanos.is_some())
+            .into_iter()
+            .map(|(b, s, _)| (b, s))
             .collect()
     }
 
