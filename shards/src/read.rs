@@ -12,6 +12,7 @@ use protocol::config::Cipher;
 use protocol::encryption::EncryptionKey;
 use protocol::names::{BasinName, StreamName};
 use protocol::records::{SequencedRecord, StreamPosition};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
@@ -147,8 +148,10 @@ impl Page {
         }
     }
 
-    /// Takes `r` if it fits; `false` once the page is done (`r` not taken).
-    fn offer(&mut self, r: &SequencedRecord, expired: bool, limits: &Limits) -> bool {
+    /// Takes `r` if it fits; `false` once the page is done (`r` not taken). Records read
+    /// from storage come owned (moved in); the window's are borrowed and copied only when
+    /// taken.
+    fn offer(&mut self, r: Cow<'_, SequencedRecord>, expired: bool, limits: &Limits) -> bool {
         if expired {
             if self.skipped >= EXPIRED_SKIP_MAX {
                 return false;
@@ -157,12 +160,12 @@ impl Page {
             self.looked_to = r.seq_num + 1;
             return true;
         }
-        if !limits.admits(self.records.len(), self.used, r) {
+        if !limits.admits(self.records.len(), self.used, &r) {
             return false;
         }
-        self.used += limits.size(r);
-        self.records.push(r.clone());
+        self.used += limits.size(&r);
         self.looked_to = r.seq_num + 1;
+        self.records.push(r.into_owned());
         true
     }
 }
@@ -352,7 +355,9 @@ impl Partition {
                 let skip = (from - first) as usize;
                 let window = st.window.iter().zip(&st.window_expiry).skip(skip);
                 for (r, &expires_at) in window {
-                    if r.seq_num >= to || !page.offer(r, expires_at <= now_ms, &limits) {
+                    if r.seq_num >= to
+                        || !page.offer(Cow::Borrowed(r), expires_at <= now_ms, &limits)
+                    {
                         break;
                     }
                 }
@@ -390,7 +395,7 @@ impl Partition {
                     };
                     // SlateDB's own clock may lag; retention is exact for readers here.
                     let expired = kv.expire_ts.is_some_and(|e| e <= now_ms);
-                    if !page.offer(&r, expired, &limits) {
+                    if !page.offer(Cow::Owned(r), expired, &limits) {
                         return Ok(page);
                     }
                 }

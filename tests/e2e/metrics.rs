@@ -61,7 +61,18 @@ async fn metrics_follow_appends_rounds_and_sessions() {
         use futures::StreamExt;
         session.next().await.unwrap().unwrap();
     }
-    let during = scrape(&server);
+    // An append's ack latency is recorded on its shard just after the ack is sent: under
+    // load a scrape can come between the two, so wait for the fifth.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let during = loop {
+        let text = scrape(&server);
+        if value(&text, "s2_append_ack_latency_seconds_count") == Some(5.0)
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(over_shards(&during, "strand_shard_sessions", 2), 1.0);
     drop(session);
 
