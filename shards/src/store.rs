@@ -259,15 +259,10 @@ pub fn slatedb_settings(
         c.poll_interval = poll;
         if let Some(w) = c.worker.as_mut() {
             w.compactions_poll_interval = poll;
-            // A compaction builds each output SST in memory (256 MiB by default) and runs
-            // up to 4 at once, 4 ways each: outside any budget. One at a time, one way
-            // (the partition's runtime has one thread anyway), with outputs the size of an
-            // L0 SST, keeps it within the memtable share it follows.
+            // A compaction builds each output SST in memory, 256 MiB by default: outside
+            // any budget. Outputs the size of an L0 SST keep it to the memtable share.
             w.max_sst_size = l0;
-            w.max_concurrent_compactions = 1;
-            w.max_subcompactions = 1;
         }
-        c.max_concurrent_compactions = 1;
     }
     if let StoreKind::Local(_) = kind {
         // The local filesystem store cannot do If-Match: boundary files must be off.
