@@ -406,6 +406,7 @@ mod tests {
             headers,
             body: bytes::Bytes::new(),
             caller: Caller::Anyone,
+            conn: 0,
         }
     }
 

@@ -108,6 +108,7 @@ mod tests {
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::from(body.to_owned()),
             caller: crate::auth::Caller::Anyone,
+            conn: 0,
         }
     }
 

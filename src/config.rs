@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub lifecycle_tick_ms: u64,
 
+    /// How often each shard persists its usage counters (the `/v1/metrics` API) and samples
+    /// stored bytes, in milliseconds. A crash loses at most this much usage.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub usage_flush_ms: u64,
+
     /// Serve TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made at
     /// start-up (clients must skip verification: `S2_SSL_NO_VERIFY=1` for the s2 CLI).
     /// ALPN offers h2 and http/1.1.

@@ -15,6 +15,8 @@ pub struct Request {
     pub body: Bytes,
     /// Who asks (set by the router once `--auth` checked the token; anyone without it).
     pub caller: crate::auth::Caller,
+    /// The connection it came over (unique in this process; 0: none), for usage metering.
+    pub conn: u64,
 }
 
 pub struct Response {

@@ -69,6 +69,7 @@ fn run(args: config::Args) -> Result<(), String> {
             window_records_max: (args.window_per_shard(shard_count) / 64).max(1000),
             state_idle: std::time::Duration::from_secs(shards::limits::STATE_IDLE_SECS),
             lifecycle_tick: std::time::Duration::from_millis(args.lifecycle_tick_ms),
+            usage_flush: std::time::Duration::from_millis(args.usage_flush_ms.max(100)),
         },
         store: StoreConfig {
             kind,

@@ -46,6 +46,32 @@ fn authorize(req: &mut Request) -> Result<(), protocol::error::ApiError> {
     Ok(())
 }
 
+/// The account- or basin-level operation a request is, for usage metering: (`""` or its
+/// basin, operation name). Records (appends, reads, check-tail) are metered by their own
+/// rules and skipped here without parsing.
+fn metered_op(req: &Request) -> Option<(String, &'static str)> {
+    use protocol::access::{Level, Operation::*};
+    if req.path.contains("/records") {
+        return None;
+    }
+    let access = crate::auth::access_of(req)?;
+    let level = match access.op {
+        // s2 counts metrics requests as account operations, stream configs as basin ones.
+        BasinMetrics | StreamMetrics => Level::Account,
+        GetStreamConfig | ReconfigureStream => Level::Basin,
+        op => op.group().0,
+    };
+    match level {
+        Level::Account => Some((String::new(), access.op.name())),
+        // Only a valid name becomes a usage key (a bad one is the request's 400).
+        Level::Basin => {
+            let basin = protocol::names::BasinName::parse(access.basin?.as_ref()).ok()?;
+            Some((basin.as_str().to_owned(), access.op.name()))
+        }
+        Level::Stream => None,
+    }
+}
+
 pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> Response {
     let origin = req.headers.get(http::header::ORIGIN).cloned();
     let is_head = req.method == Method::HEAD;
@@ -73,6 +99,7 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
             return with_cors(cfg, &req, Response::error(&e));
         }
         let v1 = req.path.starts_with("/v1/");
+        let metered = v1.then(|| metered_op(&req)).flatten();
         let accept = req.headers.clone();
         let namespace = req.caller.stream_namespace().map(|p| (p, req.path.clone()));
         let mut r = match dispatch(cluster, cfg, req).await {
@@ -84,6 +111,9 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         }
         // An unknown path (an empty 404) is outside s2-lite's `/v1` routes and their layer.
         let routed = !(r.status == StatusCode::NOT_FOUND && r.body.is_empty());
+        if let (true, Some((basin, op))) = (routed, metered) {
+            shards::usage_meter::record_op(&basin, op);
+        }
         if v1 && routed {
             compress_response(&accept, &mut r);
         }
@@ -192,6 +222,7 @@ pub async fn session(
         headers: req.headers.clone(),
         body: bytes::Bytes::new(),
         caller: crate::auth::Caller::Anyone,
+        conn: req.conn,
     };
     match authenticate(cluster, cfg, &head).await {
         Ok(c) => head.caller = c,
@@ -428,16 +459,9 @@ async fn dispatch(cluster: &Cluster, cfg: RouterConfig, req: Request) -> Handler
             Method::DELETE => access_tokens::revoke(cluster, id).await,
             _ => not_allowed("DELETE"),
         },
-        ["v1", "metrics"] => get_only(&m, || stubs::metrics(&req, 0)),
-        ["v1", "metrics", b] => get_only(&m, || {
-            crate::handlers::path_basin(b)?;
-            stubs::metrics(&req, 1)
-        }),
-        ["v1", "metrics", b, s] => get_only(&m, || {
-            crate::handlers::path_basin(b)?;
-            crate::handlers::path_stream(s)?;
-            stubs::metrics(&req, 2)
-        }),
+        ["v1", "metrics"] => usage(cluster, &req, &m, None, None).await,
+        ["v1", "metrics", b] => usage(cluster, &req, &m, Some(b), None).await,
+        ["v1", "metrics", b, s] => usage(cluster, &req, &m, Some(b), Some(s)).await,
         ["v1", "locations"] => get_only(&m, stubs::locations),
         ["v1", "locations", "default"] => match m {
             Method::GET => stubs::locations(),
@@ -449,6 +473,21 @@ async fn dispatch(cluster: &Cluster, cfg: RouterConfig, req: Request) -> Handler
         },
         _ => not_found(),
     }
+}
+
+/// `/v1/metrics...`: GET only; the path's names are checked first.
+async fn usage(
+    cluster: &Cluster,
+    req: &Request,
+    m: &Method,
+    basin: Option<&str>,
+    stream: Option<&str>,
+) -> HandlerResult {
+    if *m != Method::GET {
+        return not_allowed("GET,HEAD");
+    }
+    let target = crate::handlers::usage_metrics::target(basin, stream)?;
+    crate::handlers::usage_metrics::metrics(cluster, req, target).await
 }
 
 fn get_only(m: &Method, f: impl FnOnce() -> HandlerResult) -> HandlerResult {

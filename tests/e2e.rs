@@ -49,3 +49,6 @@ mod dashboard;
 
 #[path = "e2e/access_tokens.rs"]
 mod access_tokens;
+
+#[path = "e2e/usage_metrics.rs"]
+mod usage_metrics;

@@ -93,6 +93,37 @@ impl Operation {
         Operation::SetDefaultLocation,
     ];
 
+    /// The operation's name on the wire (`list-basins`, ...).
+    pub fn name(self) -> &'static str {
+        use Operation::*;
+        match self {
+            ListBasins => "list-basins",
+            CreateBasin => "create-basin",
+            DeleteBasin => "delete-basin",
+            ReconfigureBasin => "reconfigure-basin",
+            GetBasinConfig => "get-basin-config",
+            IssueAccessToken => "issue-access-token",
+            RevokeAccessToken => "revoke-access-token",
+            ListAccessTokens => "list-access-tokens",
+            ListStreams => "list-streams",
+            CreateStream => "create-stream",
+            DeleteStream => "delete-stream",
+            GetStreamConfig => "get-stream-config",
+            ReconfigureStream => "reconfigure-stream",
+            CheckTail => "check-tail",
+            Append => "append",
+            Read => "read",
+            Trim => "trim",
+            Fence => "fence",
+            AccountMetrics => "account-metrics",
+            BasinMetrics => "basin-metrics",
+            StreamMetrics => "stream-metrics",
+            ListLocations => "list-locations",
+            GetDefaultLocation => "get-default-location",
+            SetDefaultLocation => "set-default-location",
+        }
+    }
+
     /// The group that grants this operation, and whether it is a write: account-level
     /// operations manage basins, tokens and locations; basin-level ones a basin's config
     /// and its streams; stream-level ones a stream's config and records.
@@ -300,6 +331,13 @@ impl IssueAccessTokenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for op in Operation::ALL {
+            assert_eq!(serde_json::to_value(op).unwrap(), op.name());
+        }
+    }
 
     fn scope(json: &str) -> Scope {
         serde_json::from_str(json).unwrap()

@@ -29,6 +29,7 @@ impl Partition {
             input,
             commands,
             sealing,
+            origin,
         } = batch;
         let meta = self.get_stream(basin, stream)?.meta;
         // Resolved once the stream is known, before anything else is checked (s2-lite's
@@ -76,7 +77,17 @@ impl Partition {
         };
         let now_ms = self.now_nanos() / 1_000_000;
         let ts = &meta.config.timestamping;
-        let (start, end, mut records, position, trim_point, id, ttl, epoch, index) = {
+        let (
+            start,
+            end,
+            mut records,
+            position,
+            (trim_point, appended_bytes),
+            id,
+            ttl,
+            epoch,
+            index,
+        ) = {
             // Re-checked at sequencing (no await until `inflight` counts this append): a
             // stream marked deleted meanwhile takes no more records, so its cleanup, which
             // waits for `inflight` to reach 0, is the last writer of its keys.
@@ -139,12 +150,22 @@ impl Partition {
             };
             st.next_seq = end.seq_num;
             st.last_timestamp = end.timestamp;
+            // As stored: a sealed record counts its plaintext, as clients count it.
+            st.appended_bytes += metered as u64;
             st.inflight += 1;
             let position = kv::stream_position::encode_value(&st.stored());
             let trim_point = st.trim_point;
             let id = st.id;
             (
-                start, end, records, position, trim_point, id, ttl, st.epoch, index,
+                start,
+                end,
+                records,
+                position,
+                (trim_point, st.appended_bytes),
+                id,
+                ttl,
+                st.epoch,
+                index,
             )
         };
 
@@ -194,6 +215,7 @@ impl Partition {
             start,
             end,
             trim_point,
+            appended_bytes,
             records,
             reply,
         };
@@ -207,6 +229,17 @@ impl Partition {
         crate::shard_metrics::with(|m| {
             m.append_ack_seconds.observe_duration(admitted.elapsed());
         });
+        // Usage counts what was appended (durably); our own terminal trims are not a
+        // client's usage.
+        if answered.is_ok() && !matches!(sealing, Sealing::CommandsOnly) {
+            crate::usage_meter::record_append(
+                basin.as_str(),
+                origin,
+                (self.id, id),
+                express,
+                metered as u64,
+            );
+        }
         answered
     }
 }
@@ -216,6 +249,8 @@ pub(crate) struct AppendBatch {
     pub input: AppendInput,
     pub commands: Vec<Option<Command>>,
     pub sealing: Sealing,
+    /// The connection it came over, for usage metering (`usage_meter`).
+    pub origin: crate::usage_meter::Origin,
 }
 
 /// Whose key seals an append's envelope records.

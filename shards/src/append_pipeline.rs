@@ -61,6 +61,8 @@ pub struct PipelineConfig {
     pub state_idle: Duration,
     /// How often each shard sweeps its streams for delete-on-empty (`lifecycle`).
     pub lifecycle_tick: Duration,
+    /// How often each shard persists its usage counters and samples stored bytes (`usage`).
+    pub usage_flush: Duration,
 }
 
 /// A stream in the pipeline: its partition and id (ids are per partition).
@@ -127,6 +129,8 @@ pub struct PendingAck {
     pub start: StreamPosition,
     pub end: StreamPosition,
     pub trim_point: u64,
+    /// The stream's appended bytes once this append is durable.
+    pub appended_bytes: u64,
     pub records: Vec<SequencedRecord>,
     /// When these records expire (ms since the epoch; `u64::MAX`: never).
     pub expires_at: u64,
@@ -464,6 +468,7 @@ impl AppendPipeline {
         if !st.broken && st.durable.seq_num == ack.start.seq_num {
             st.durable = ack.end;
             st.durable_trim_point = st.durable_trim_point.max(ack.trim_point);
+            st.durable_appended_bytes = ack.appended_bytes;
             let trim = st.durable_trim_point;
             st.evict_window_below(trim);
             let mut budget = self.window.borrow_mut();

@@ -13,6 +13,8 @@ use crate::runtime::inbox::{InboxFull, InboxSender};
 use crate::shard::{AppendOp, CreateStream, Envelope, Op, Reply};
 use crate::shard_metrics::ShardMetrics;
 use crate::stream_ops::{BasinView, StreamEntry};
+use crate::usage_meter::Origin;
+use crate::usage_ops::UsageRow;
 use futures::channel::oneshot;
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
 use protocol::encryption::EncryptionKey;
@@ -383,6 +385,21 @@ impl Cluster {
         commands: Vec<Option<Command>>,
         key: Option<EncryptionKey>,
     ) -> Result<AppendAck, ShardError> {
+        self.append_from(None, basin, stream, input, commands, key)
+            .await
+    }
+
+    /// [`Cluster::append`] from a connection (`origin`), which usage metering counts as
+    /// one append op per stream per minute (`usage_meter`).
+    pub async fn append_from(
+        &self,
+        origin: Origin,
+        basin: BasinName,
+        stream: StreamName,
+        input: AppendInput,
+        commands: Vec<Option<Command>>,
+        key: Option<EncryptionKey>,
+    ) -> Result<AppendAck, ShardError> {
         let p = self.stream_partition(&basin, &stream);
         let op = Box::new(AppendOp {
             basin,
@@ -391,6 +408,7 @@ impl Cluster {
             commands,
             key,
             sequenced: None,
+            origin,
         });
         self.call(p, |r| Op::Append(op, r)).await
     }
@@ -401,6 +419,7 @@ impl Cluster {
     /// durability overlaps.
     pub fn append_staged(
         &self,
+        origin: Origin,
         basin: BasinName,
         stream: StreamName,
         input: AppendInput,
@@ -416,6 +435,7 @@ impl Cluster {
             commands,
             key,
             sequenced: Some(seq_tx),
+            origin,
         });
         let ack = self.send_op(p, |r| Op::Append(op, r))?;
         Ok(StagedAppend {
@@ -455,6 +475,57 @@ impl Cluster {
         read: crate::follow_hub::FollowRead,
     ) -> Result<ReadOutput, ShardError> {
         crate::follow_hub::follow(self, basin, stream, read).await
+    }
+
+    /// Every shard's usage rows of `basin` (`None`: every basin, and account-level rows)
+    /// in minutes `[from, to)`, persisted and pending (`usage_ops`).
+    pub async fn usage(
+        &self,
+        basin: Option<&BasinName>,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<UsageRow>, ShardError> {
+        self.usage_named(basin.map(|b| b.as_str().to_owned()), from, to)
+            .await
+    }
+
+    /// Account-level usage rows (operations on no basin).
+    pub async fn account_usage(&self, from: u32, to: u32) -> Result<Vec<UsageRow>, ShardError> {
+        self.usage_named(Some(String::new()), from, to).await
+    }
+
+    async fn usage_named(
+        &self,
+        basin: Option<String>,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<UsageRow>, ShardError> {
+        let n = self.inner.shards.len();
+        let calls = (0..self.inner.partition_count).map(|p| {
+            // A shard's home is its lowest partition, which is its own id.
+            let pending = ((p as usize) < n).then_some(p as u16);
+            let q = Box::new((basin.clone(), from, to, pending));
+            self.call(p, move |r| Op::Usage(q, r))
+        });
+        let mut rows = Vec::new();
+        for part in futures::future::join_all(calls).await {
+            rows.extend(part?);
+        }
+        Ok(rows)
+    }
+
+    /// A stream's stored-bytes samples in minutes `[from, to)` (see
+    /// `Partition::stream_storage`).
+    pub async fn stream_storage(
+        &self,
+        basin: BasinName,
+        stream: StreamName,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, u64)>, ShardError> {
+        let p = self.stream_partition(&basin, &stream);
+        let q = Box::new((basin, stream, from, to));
+        self.call(p, |r| Op::StreamStorage(q, r)).await
     }
 
     pub async fn check_tail(

@@ -30,6 +30,8 @@ pub mod store;
 pub mod stream_ops;
 pub mod stream_state;
 pub mod token_ops;
+pub mod usage_meter;
+pub mod usage_ops;
 
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::{Cluster, StagedAppend};
@@ -138,6 +140,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
             let _alive = alive;
             shard_metrics::install(shard_metrics);
+            usage_meter::install();
             let opened = futures::future::join_all(
                 owned.into_iter().map(|p| Partition::open(p, with.clone())),
             )

@@ -127,7 +127,8 @@ impl Partition {
         let Some((end, last_ts)) = run else {
             return Ok(0);
         };
-        self.delete_records(id, from, end).await?;
+        self.delete_records(id, from, end, c.meta.cipher.is_some())
+            .await?;
         // Index buckets wholly before the last expired record's bucket point only at
         // deleted records now.
         let bucket = kv::timestamp_index::bucket(last_ts);

@@ -49,14 +49,37 @@ pub struct Partition {
     /// Access tokens by id (partition 0 only; `token_ops`), and ids by secret digest.
     pub(crate) tokens: RefCell<BTreeMap<String, crate::kv::access_token::StoredToken>>,
     pub(crate) token_digests: RefCell<HashMap<String, String>>,
+    /// Per stream id: metered bytes appended (durable) and deleted by collection, for the
+    /// storage gauge (`usage_ops`). Bounded like the stream table: one entry per stream.
+    pub(crate) stored: RefCell<HashMap<u64, StoredBytes>>,
+    /// Per stream id: the last stored-bytes sample written (bytes, hour).
+    pub(crate) sampled: RefCell<HashMap<u64, (u64, u32)>>,
+    /// Serializes record collections, so each reads and rewrites its stream's collected
+    /// bytes alone (trim and retention collections may overlap).
+    collect_lock: futures::lock::Mutex<()>,
     load_lock: futures::lock::Mutex<()>,
     /// Set, with why, if the database closes while serving (fenced by another writer, or a
     /// background task panicked): every request then answers 503 with that reason.
     closed: Arc<std::sync::OnceLock<&'static str>>,
 }
 
+/// A stream's byte counts: stored bytes are `appended - collected`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StoredBytes {
+    pub appended: u64,
+    pub collected: u64,
+}
+
+impl StoredBytes {
+    pub(crate) fn stored(&self) -> u64 {
+        // Streams written before metering count from 0 appended bytes.
+        self.appended.saturating_sub(self.collected)
+    }
+}
+
 /// What `open` read back from storage.
 struct Loaded {
+    stored: HashMap<u64, StoredBytes>,
     tokens: BTreeMap<String, crate::kv::access_token::StoredToken>,
     basins: BTreeMap<BasinName, BasinMeta>,
     streams: StreamTable,
@@ -142,6 +165,9 @@ impl Partition {
                     .collect(),
             ),
             tokens: RefCell::new(loaded.tokens),
+            stored: RefCell::new(loaded.stored),
+            sampled: RefCell::new(HashMap::new()),
+            collect_lock: futures::lock::Mutex::new(()),
             load_lock: futures::lock::Mutex::new(()),
             closed,
         })
@@ -168,7 +194,7 @@ impl Partition {
     /// After a durable trim: deletes the stream's records below the trim point from storage,
     /// in the background. Reads already skip them; this frees the space. A restart
     /// re-collects from 0, which only re-deletes what is gone.
-    pub(crate) fn collect_trimmed(self: &Rc<Self>, stream_id: u64) {
+    pub(crate) fn collect_trimmed(self: &Rc<Self>, stream_id: u64, sealed: bool) {
         let Some(state) = self.states.borrow().get(&stream_id).cloned() else {
             return;
         };
@@ -183,7 +209,7 @@ impl Partition {
         };
         let me = self.clone();
         crate::runtime::spawn_local(async move {
-            if let Err(e) = me.delete_records(stream_id, from, to).await {
+            if let Err(e) = me.delete_records(stream_id, from, to, sealed).await {
                 tracing::warn!(stream_id, error = %e, "trim collection failed; retried at next trim");
                 if let Some(state) = me.states.borrow().get(&stream_id) {
                     let mut st = state.borrow_mut();
@@ -195,14 +221,67 @@ impl Partition {
     }
 
     /// Deletes records `[from, to)` of stream `id`.
+    /// Records of a stream with a cipher (`sealed`) count their plaintext, as appends did.
+    /// Each batch of deletions carries the stream's new collected-bytes total, so the
+    /// storage gauge and storage agree at every point.
     pub(crate) async fn delete_records(
         &self,
         id: u64,
         from: u64,
         to: u64,
+        sealed: bool,
     ) -> Result<(), ShardError> {
-        let range = kv::record::key(id, from).to_vec()..kv::record::key(id, to).to_vec();
-        self.delete_keys(range).await
+        const KEYS_PER_BATCH: usize = 10_000;
+        let _collecting = self.collect_lock.lock().await;
+        let mut next = kv::record::key(id, from).to_vec();
+        let end = kv::record::key(id, to).to_vec();
+        while next < end {
+            let collected = self.stored.borrow().get(&id).map_or(0, |s| s.collected);
+            let (db, from, to) = (self.db.clone(), next.clone(), end.clone());
+            let (exhausted, last, bytes) = self
+                .storage
+                .call("record deletion", async move {
+                    let mut iter = db.scan(from..to).await?;
+                    let mut batch = WriteBatch::new();
+                    let (mut n, mut last, mut bytes) = (0, None, 0u64);
+                    while n < KEYS_PER_BATCH {
+                        let Some(kv) = iter.next().await? else { break };
+                        if let Ok((timestamp, headers, body)) = kv::record::decode_value(&kv.value)
+                        {
+                            let r = protocol::records::SequencedRecord {
+                                seq_num: 0,
+                                timestamp,
+                                headers,
+                                body,
+                            };
+                            bytes += crate::record_cipher::metered_size(&r, sealed) as u64;
+                        }
+                        last = Some(kv.key.to_vec());
+                        batch.delete(kv.key);
+                        n += 1;
+                    }
+                    if n > 0 {
+                        batch.put(
+                            kv::usage::collected_key(id),
+                            kv::usage::encode_bytes(collected + bytes),
+                        );
+                        db.write(batch).await?;
+                    }
+                    Ok((n < KEYS_PER_BATCH, last, bytes))
+                })
+                .await?;
+            if bytes > 0 {
+                self.stored.borrow_mut().entry(id).or_default().collected = collected + bytes;
+            }
+            match last {
+                Some(mut k) if !exhausted => {
+                    k.push(0);
+                    next = k;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every key in `range`, in bounded batches, each one storage call under the
@@ -247,12 +326,17 @@ impl Partition {
 
     /// Deletes every record and index entry of stream `id`, then its position, durably.
     pub(crate) async fn delete_stream_data(&self, id: u64) -> Result<(), ShardError> {
-        self.delete_records(id, 0, u64::MAX).await?;
+        let records = kv::record::key(id, 0).to_vec()..kv::record::key(id, u64::MAX).to_vec();
+        self.delete_keys(records).await?;
         let index = kv::timestamp_index::key(id, 0).to_vec()..kv::timestamp_index::end(id).to_vec();
         self.delete_keys(index).await?;
         let mut batch = WriteBatch::new();
         batch.delete(kv::stream_position::key(id));
-        self.write_durable(batch).await
+        batch.delete(kv::usage::collected_key(id));
+        self.write_durable(batch).await?;
+        self.stored.borrow_mut().remove(&id);
+        self.sampled.borrow_mut().remove(&id);
+        Ok(())
     }
 
     /// Closes the database, flushing what it holds.
@@ -335,12 +419,19 @@ impl Partition {
     pub(crate) fn evict_idle(&self, idle: std::time::Duration) -> usize {
         let mut states = self.states.borrow_mut();
         let before = states.len();
-        states.retain(|_, state| {
+        let mut stored = self.stored.borrow_mut();
+        states.retain(|id, state| {
             if Rc::strong_count(state) > 1 {
                 return true;
             }
             match state.try_borrow() {
-                Ok(st) => st.inflight > 0 || st.broken || st.last_used.elapsed() < idle,
+                Ok(st) => {
+                    let keep = st.inflight > 0 || st.broken || st.last_used.elapsed() < idle;
+                    if !keep {
+                        stored.entry(*id).or_default().appended = st.durable_appended_bytes;
+                    }
+                    keep
+                }
                 Err(_) => true,
             }
         });
@@ -424,7 +515,32 @@ async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
             kv::access_token::decode_value(&kv.value).map_err(corrupt)?,
         );
     }
+    // Byte counts of every stream: one scan of the position keys, one of collected bytes.
+    let mut stored: HashMap<u64, StoredBytes> = HashMap::new();
+    let mut iter = db
+        .scan(vec![kv::ordinal::STREAM_POSITION]..vec![kv::ordinal::STREAM_POSITION + 1])
+        .await?;
+    while let Some(kv) = iter.next().await? {
+        if kv.key.len() != 9 {
+            return Err(corrupt(kv::DecodeError::BadKey {
+                expected: kv::ordinal::STREAM_POSITION,
+                len: kv.key.len(),
+            }));
+        }
+        let id = u64::from_be_bytes(kv.key[1..].try_into().expect("8 bytes"));
+        let position = kv::stream_position::decode_value(&kv.value).map_err(corrupt)?;
+        stored.entry(id).or_default().appended = position.appended_bytes;
+    }
+    let mut iter = db
+        .scan(vec![kv::ordinal::COLLECTED_BYTES]..vec![kv::ordinal::COLLECTED_BYTES + 1])
+        .await?;
+    while let Some(kv) = iter.next().await? {
+        let id = kv::usage::decode_collected_key(&kv.key).map_err(corrupt)?;
+        stored.entry(id).or_default().collected =
+            kv::usage::decode_bytes(&kv.value).map_err(corrupt)?;
+    }
     Ok(Loaded {
+        stored,
         tokens,
         basins,
         streams,

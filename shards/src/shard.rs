@@ -86,6 +86,16 @@ pub(crate) enum Op {
     Append(Box<AppendOp>, Reply<AppendAck>),
     Read(Box<(BasinName, StreamName, ReadRequest)>, Reply<ReadOutput>),
     CheckTail(BasinName, StreamName, Reply<StreamPosition>),
+    /// Usage rows of a basin (`None`: all) in `[from, to)` minutes; with the shard's
+    /// pending rows when its id is given (`usage_ops`).
+    Usage(
+        Box<(Option<String>, u32, u32, Option<u16>)>,
+        Reply<Vec<crate::usage_ops::UsageRow>>,
+    ),
+    StreamStorage(
+        Box<(BasinName, StreamName, u32, u32)>,
+        Reply<Vec<(u32, u64)>>,
+    ),
 }
 
 pub(crate) struct AppendOp {
@@ -97,6 +107,8 @@ pub(crate) struct AppendOp {
     pub key: Option<protocol::encryption::EncryptionKey>,
     /// Fired once the append is sequenced (dropped if it is refused first).
     pub sequenced: Option<oneshot::Sender<()>>,
+    /// The connection it came over (usage metering).
+    pub origin: crate::usage_meter::Origin,
 }
 
 pub(crate) struct CreateStream {
@@ -124,6 +136,8 @@ pub(crate) struct Shard {
     drain_tx: RefCell<Option<oneshot::Sender<()>>>,
     draining: Shared<oneshot::Receiver<()>>,
     front_end: RefCell<Option<Task<()>>>,
+    /// The basin gauges the usage flush noted last (`usage_ops::flush`).
+    usage_gauges: RefCell<HashMap<String, (u64, u64, u32)>>,
 }
 
 impl Shard {
@@ -142,11 +156,50 @@ impl Shard {
             drain_tx: RefCell::new(Some(drain_tx)),
             draining: drain_rx.shared(),
             front_end: RefCell::new(None),
+            usage_gauges: RefCell::new(HashMap::new()),
         });
         shard.resume_deletions();
         shard.spawn_idle_eviction();
         shard.spawn_lifecycle();
+        shard.spawn_usage_flush();
         shard
+    }
+
+    /// Its partitions, lowest id first; the first is the shard's home, where its usage
+    /// counts are written.
+    fn partitions_by_id(&self) -> Vec<Rc<Partition>> {
+        let mut all: Vec<Rc<Partition>> = self.partitions.values().cloned().collect();
+        all.sort_by_key(|p| p.id);
+        all
+    }
+
+    /// Every `usage_flush`, persists the usage counted on this shard (`usage_ops`).
+    fn spawn_usage_flush(self: &Rc<Self>) {
+        let me = Rc::downgrade(self);
+        spawn_local(async move {
+            let every = match me.upgrade() {
+                Some(shard) => shard.pipeline.config().usage_flush,
+                None => return,
+            };
+            loop {
+                crate::runtime::sleep(every).await;
+                let Some(shard) = me.upgrade() else { return };
+                if shard.draining.peek().is_some() {
+                    return;
+                }
+                let mut gauges = shard.usage_gauges.take();
+                let partitions = shard.partitions_by_id();
+                let id = shard.id as u16;
+                drop(shard);
+                if let Some(home) = partitions.first() {
+                    crate::usage_ops::flush(&partitions, home, id, &mut gauges).await;
+                }
+                if let Some(shard) = me.upgrade() {
+                    *shard.usage_gauges.borrow_mut() = gauges;
+                }
+            }
+        })
+        .detach();
     }
 
     /// Every `lifecycle_tick`, deletes expired records from storage and the streams that
@@ -233,6 +286,12 @@ impl Shard {
                     .detach();
                 }
                 Envelope::Close(reply) => {
+                    // The last counts, before the partitions close: one storage call (under
+                    // the deadline), so a hung store delays shutdown by one more deadline at
+                    // most. Stored bytes are sampled again after the restart.
+                    if let Some(home) = self.partitions_by_id().first() {
+                        crate::usage_ops::write_pending(home, self.id as u16).await;
+                    }
                     // All at once: each close is bounded by the storage deadline, so a hung
                     // store delays shutdown by one deadline, not one per partition.
                     let closes = self.partitions.values().map(|p| async move {
@@ -360,13 +419,14 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
                     input: a.input,
                     commands: a.commands,
                     sealing: crate::append::Sealing::RequestKey(a.key),
+                    origin: a.origin,
                 },
                 a.sequenced,
             ))
             .await;
             if trims && r.is_ok() {
                 if let Ok(entry) = p.get_stream(&a.basin, &a.stream) {
-                    p.collect_trimmed(entry.meta.id);
+                    p.collect_trimmed(entry.meta.id, entry.meta.cipher.is_some());
                 }
             }
             let _ = reply.send(r);
@@ -377,6 +437,14 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
         }
         Op::CheckTail(basin, stream, reply) => {
             let _ = reply.send(Box::pin(p.check_tail(&basin, &stream)).await);
+        }
+        Op::Usage(q, reply) => {
+            let (basin, from, to, pending) = *q;
+            let _ = reply.send(Box::pin(p.usage_rows(basin, from, to, pending)).await);
+        }
+        Op::StreamStorage(q, reply) => {
+            let (basin, stream, from, to) = *q;
+            let _ = reply.send(Box::pin(p.stream_storage(&basin, &stream, from, to)).await);
         }
     }
 }
@@ -474,6 +542,7 @@ async fn append_terminal_trim(
                 input,
                 commands: vec![None],
                 sealing: crate::append::Sealing::CommandsOnly,
+                origin: None,
             },
             None,
         )
@@ -504,6 +573,8 @@ impl Op {
             Op::Append(_, r) => drop(r.send(Err(e))),
             Op::Read(_, r) => drop(r.send(Err(e))),
             Op::CheckTail(_, _, r) => drop(r.send(Err(e))),
+            Op::Usage(_, r) => drop(r.send(Err(e))),
+            Op::StreamStorage(_, r) => drop(r.send(Err(e))),
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct StreamState {
     pub indexed_bucket: Option<u64>,
     pub fencing_token: String,
     pub trim_point: u64,
+    /// Sequenced: metered bytes of every record appended (persisted with the position).
+    pub appended_bytes: u64,
+    /// The same, durable: what the storage gauge counts (`usage`).
+    pub durable_appended_bytes: u64,
     /// Durable: the tail readers and acks report.
     pub durable: StreamPosition,
     pub durable_trim_point: u64,
@@ -55,6 +59,8 @@ impl StreamState {
             last_timestamp: sequenced.last_timestamp,
             fencing_token: sequenced.fencing_token,
             trim_point: sequenced.trim_point,
+            appended_bytes: sequenced.appended_bytes,
+            durable_appended_bytes: durable.appended_bytes,
             durable: StreamPosition {
                 seq_num: durable.next_seq,
                 timestamp: durable.last_timestamp,
@@ -80,6 +86,7 @@ impl StreamState {
             last_timestamp: self.last_timestamp,
             trim_point: self.trim_point,
             fencing_token: self.fencing_token.clone(),
+            appended_bytes: self.appended_bytes,
         }
     }
 

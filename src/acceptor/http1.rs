@@ -102,6 +102,7 @@ async fn one_request<S: AsyncRead + AsyncWrite + Unpin>(
         headers: head.headers.clone(),
         body: Bytes::new(),
         caller: crate::auth::Caller::Anyone,
+        conn: conn.id,
     };
     // Sessions are told apart by their head: an append session's body is its input,
     // streamed, never buffered.

@@ -145,6 +145,7 @@ async fn handle_stream(
         headers: parts.headers,
         body: Bytes::new(),
         caller: crate::auth::Caller::Anyone,
+        conn: conn.id,
     };
     match conn.session(&head).await {
         Some(Ok(session)) => {

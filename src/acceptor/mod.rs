@@ -50,7 +50,12 @@ pub struct Conn {
     pub(crate) timeouts: limits::Timeouts,
     /// This shard's budget for bytes held for clients.
     pub(crate) held: HeldBytes,
+    /// This connection's id (unique in the process), for usage metering.
+    pub(crate) id: u64,
 }
+
+/// Connection ids; 0 means none.
+static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Counts one open session, on the shard and for its client; dropping it gives both back.
 pub struct SessionSlot {
@@ -196,6 +201,7 @@ async fn serve(
         peer: std::net::Ipv4Addr::UNSPECIFIED.into(),
         timeouts: cfg.timeouts,
         held: HeldBytes::new(cfg.held_bytes_per_shard),
+        id: 0,
     };
     let open = Rc::new(Cell::new(0usize));
     loop {
@@ -234,6 +240,7 @@ async fn serve(
         };
         let mut conn = conn.clone();
         conn.peer = peer.ip();
+        conn.id = NEXT_CONN_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slot = Counted::new(&open);
         let tls = tls.clone();
         spawn_isolated("connection", async move {

@@ -9,6 +9,7 @@ pub mod records;
 pub mod sessions;
 pub mod streams;
 pub mod stubs;
+pub mod usage_metrics;
 
 use crate::http::{Request, Response};
 use protocol::error::ApiError;

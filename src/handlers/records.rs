@@ -90,8 +90,16 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
     let input = decode_append(&req, format)?;
     let commands = input.validate()?;
     require_command_ops(&req.caller, &commands)?;
+    let origin = Some(req.conn).filter(|&c| c != 0);
     let result = cluster
-        .append(basin.clone(), stream.clone(), input, commands, key.clone())
+        .append_from(
+            origin,
+            basin.clone(),
+            stream.clone(),
+            input,
+            commands,
+            key.clone(),
+        )
         .await;
     let ack = match result {
         Err(ShardError::StreamNotFound { .. }) => {
@@ -100,7 +108,9 @@ pub async fn append(cluster: &Cluster, req: Request, stream: &str) -> HandlerRes
             // cloning every batch for this rare path.
             let input = decode_append(&req, format)?;
             let commands = input.validate()?;
-            cluster.append(basin, stream, input, commands, key).await
+            cluster
+                .append_from(origin, basin, stream, input, commands, key)
+                .await
         }
         other => other,
     }
@@ -233,11 +243,17 @@ pub async fn read(cluster: &Cluster, req: Request, stream: &str) -> HandlerResul
     let out = match result {
         Err(ShardError::StreamNotFound { .. }) => {
             auto_create(cluster, &basin, &stream, false, auto_config).await?;
-            cluster.read(basin, stream, params).await
+            cluster.read(basin.clone(), stream, params).await
         }
         other => other,
     }
     .map_err(from_shard)?;
+    let bytes: usize = out.records.iter().map(|r| r.metered_size()).sum();
+    shards::usage_meter::record_read(
+        basin.as_str(),
+        Some(shards::usage_meter::ReadOp::Unary),
+        bytes as u64,
+    );
     if is_protobuf(&media_type(&req, "accept")) {
         use prost::Message;
         let body = records::read_batch_proto(&out.records, out.tail).encode_to_vec();

@@ -58,6 +58,8 @@ pub struct SessionTarget {
     key: Option<EncryptionKey>,
     /// Who runs the session (its trim and fence commands need those operations).
     caller: crate::auth::Caller,
+    /// The connection it runs on (usage metering; 0: none).
+    conn: u64,
 }
 
 fn terminal(f: Failure) -> Bytes {
@@ -88,6 +90,7 @@ pub async fn prepare_append(
         stream,
         key,
         caller,
+        conn: req.conn,
     })
 }
 
@@ -203,6 +206,7 @@ pub async fn run_append(cluster: Cluster, target: SessionTarget, mut io: Session
                         break;
                     }
                     let staged = match cluster.append_staged(
+                        Some(target.conn).filter(|&c| c != 0),
                         target.basin.clone(),
                         target.stream.clone(),
                         input,
@@ -332,6 +336,7 @@ pub async fn prepare_read(
             stream,
             key,
             caller: req.caller.clone(),
+            conn: req.conn,
         },
         params: ReadRequest {
             may_follow: Some(may_follow),
@@ -484,6 +489,41 @@ async fn emit(
     }
 }
 
+/// A read session's usage: one streaming read op per started minute, and its bytes.
+struct StreamingOps<'a> {
+    basin: &'a str,
+    started: Instant,
+    counted_minutes: u64,
+}
+
+impl<'a> StreamingOps<'a> {
+    fn new(basin: &'a str) -> Self {
+        shards::usage_meter::record_read(basin, Some(shards::usage_meter::ReadOp::Streaming), 0);
+        StreamingOps {
+            basin,
+            started: Instant::now(),
+            counted_minutes: 1,
+        }
+    }
+
+    /// Counts another op once the session enters another minute of its life.
+    fn tick(&mut self) {
+        let minutes = self.started.elapsed().as_secs() / 60 + 1;
+        if minutes > self.counted_minutes {
+            self.counted_minutes = minutes;
+            shards::usage_meter::record_read(
+                self.basin,
+                Some(shards::usage_meter::ReadOp::Streaming),
+                0,
+            );
+        }
+    }
+
+    fn sent(&self, bytes: usize) {
+        shards::usage_meter::record_read(self.basin, None, bytes as u64);
+    }
+}
+
 async fn read_loop(
     cluster: &Cluster,
     session: ReadSession,
@@ -507,15 +547,18 @@ async fn read_loop(
     let mut following = false;
     let mut last_activity = Instant::now();
     let mut recheck = Recheck::new();
+    let mut metered = StreamingOps::new(target.basin.as_str());
     loop {
         recheck
             .check(cluster, &target.caller)
             .await
             .map_err(|e| Stop::Failed(e.into()))?;
+        metered.tick();
         if !out.records.is_empty() {
+            let sent: usize = out.records.iter().map(|r| r.metered_size()).sum();
+            metered.sent(sent);
             count_left = count_left.saturating_sub(out.records.len());
-            bytes_left =
-                bytes_left.saturating_sub(out.records.iter().map(|r| r.metered_size()).sum());
+            bytes_left = bytes_left.saturating_sub(sent);
             let tail = following.then_some(out.durable_tail);
             emit(output, encoder, ReadEvent::Batch(&out.records, tail)).await?;
             last_activity = Instant::now();

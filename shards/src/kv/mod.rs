@@ -11,6 +11,9 @@
 //! | 0x05    | `05`                                    | binary [`stream_id_counter`] | stream creation |
 //! | 0x06    | `06 id_be8 bucket_be8`                  | binary [`timestamp_index`] | append pipeline  |
 //! | 0x07    | `07 token_id`                           | v1 JSON [`access_token`]   | partition 0      |
+//! | 0x08    | `08 basin 00 minute_be4 shard_be2`      | v1 JSON [`usage`] minute   | each shard       |
+//! | 0x09    | `09 id_be8 minute_be4`                  | stored-bytes sample        | usage sampler    |
+//! | 0x0A    | `0A id_be8`                             | collected bytes            | record collection|
 //!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
@@ -24,6 +27,7 @@ pub mod stream_id_counter;
 pub mod stream_meta;
 pub mod stream_position;
 pub mod timestamp_index;
+pub mod usage;
 
 pub use basin_meta::{BasinMeta, CreationKey};
 pub use stream_meta::StreamMeta;
@@ -37,6 +41,9 @@ pub mod ordinal {
     pub const STREAM_ID_COUNTER: u8 = 0x05;
     pub const TIMESTAMP_INDEX: u8 = 0x06;
     pub const ACCESS_TOKEN: u8 = 0x07;
+    pub const USAGE: u8 = 0x08;
+    pub const STORAGE_SAMPLE: u8 = 0x09;
+    pub const COLLECTED_BYTES: u8 = 0x0A;
 }
 
 /// Version byte in front of every JSON metadata value.

@@ -40,6 +40,7 @@ pub fn start_with(
         window_records_max: 10_000,
         state_idle: Duration::from_secs(120),
         lifecycle_tick: Duration::from_secs(60),
+        usage_flush: Duration::from_secs(60),
     };
     tune(&mut pipeline);
     strand_shards::start(strand_shards::ShardsConfig {

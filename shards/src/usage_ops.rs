@@ -1,0 +1,300 @@
+//! Usage persistence and queries (the `/v1/metrics` API; keys in `kv::usage`).
+//!
+//! Every `usage_flush`, each shard (1) samples the stored bytes of every stream on its
+//! partitions, writing a stream's sample when it changed or once an hour, and notes each
+//! basin's total as a gauge; (2) writes what its meter counted (`usage_meter`) to its home
+//! partition (its lowest id) under keys of their own (the flush's id in each), so no write
+//! reads another and a failed flush is retried with the very same keys and values. A query
+//! fans out to every partition; each returns its rows, and each home partition adds its
+//! shard's rows not yet durable.
+
+use crate::error::ShardError;
+use crate::kv::{self, usage::MinuteUsage};
+use crate::partition::Partition;
+use crate::usage_meter;
+use protocol::names::{BasinName, StreamName};
+use slatedb::config::{PutOptions, Ttl};
+use slatedb::WriteBatch;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+/// Samples are written at least hourly, so a gauge's value at any time is found at most
+/// this many minutes before it.
+pub const SAMPLE_LOOKBACK_MINUTES: u32 = 61;
+
+/// At most this many rows answer one query from one partition (90 days of minutes for a
+/// few basins); past it the query fails rather than hold unbounded memory.
+pub const ROWS_MAX: usize = 1_000_000;
+
+/// One shard's usage of one basin (`""`: account-level) in one minute.
+#[derive(Debug, Clone)]
+pub struct UsageRow {
+    pub basin: String,
+    pub minute: u32,
+    pub shard: u16,
+    /// The flush that wrote it (later flushes have greater ids; `u64::MAX`: not yet).
+    pub flush: u64,
+    pub usage: MinuteUsage,
+}
+
+fn ttl() -> PutOptions {
+    PutOptions {
+        ttl: Ttl::ExpireAfterMillis(kv::usage::USAGE_TTL_SECS * 1000),
+    }
+}
+
+fn corrupt(e: kv::DecodeError) -> ShardError {
+    ShardError::Storage(format!("corrupt usage: {e}"))
+}
+
+impl Partition {
+    /// Per basin on this partition: (stored bytes, streams). Writes the stream samples that
+    /// changed since the last, or are this hour's first.
+    pub(crate) async fn sample_storage(
+        &self,
+        minute: u32,
+    ) -> Result<HashMap<String, (u64, u64)>, ShardError> {
+        {
+            let states = self.states.borrow();
+            let mut stored = self.stored.borrow_mut();
+            for (id, st) in states.iter() {
+                if let Ok(st) = st.try_borrow() {
+                    stored.entry(*id).or_default().appended = st.durable_appended_bytes;
+                }
+            }
+        }
+        let hour = minute / 60;
+        let mut per_basin: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut due = Vec::new();
+        {
+            let streams = self.streams.borrow();
+            let stored = self.stored.borrow();
+            let sampled = self.sampled.borrow();
+            for (basin, table) in streams.iter() {
+                for meta in table.values() {
+                    let bytes = stored.get(&meta.id).map_or(0, |s| s.stored());
+                    let total = per_basin.entry(basin.as_str().to_owned()).or_default();
+                    total.0 += bytes;
+                    total.1 += 1;
+                    if sampled.get(&meta.id) != Some(&(bytes, hour)) {
+                        due.push((meta.id, bytes));
+                    }
+                }
+            }
+        }
+        if !due.is_empty() {
+            let mut batch = WriteBatch::new();
+            for (id, bytes) in &due {
+                batch.put_with_options(
+                    kv::usage::sample_key(*id, minute),
+                    kv::usage::encode_bytes(*bytes),
+                    &ttl(),
+                );
+            }
+            self.write_durable(batch).await?;
+            let mut sampled = self.sampled.borrow_mut();
+            for (id, bytes) in due {
+                sampled.insert(id, (bytes, hour));
+            }
+        }
+        Ok(per_basin)
+    }
+
+    /// Writes flush `flush` of shard `shard`, durably.
+    pub(crate) async fn write_usage(
+        &self,
+        shard: u16,
+        flush: u64,
+        rows: &usage_meter::Rows,
+    ) -> Result<(), ShardError> {
+        let mut batch = WriteBatch::new();
+        for ((basin, minute), row) in rows {
+            batch.put_with_options(
+                kv::usage::usage_key(basin, *minute, shard, flush),
+                kv::usage::encode_usage(row),
+                &ttl(),
+            );
+        }
+        self.write_durable(batch).await
+    }
+
+    /// The usage rows this partition holds for `basin` (`None`: every basin) in minutes
+    /// `[from, to)`, plus, with `pending` set to this shard's id, the shard's rows not yet
+    /// written.
+    pub(crate) async fn usage_rows(
+        &self,
+        basin: Option<String>,
+        from: u32,
+        to: u32,
+        pending: Option<u16>,
+    ) -> Result<Vec<UsageRow>, ShardError> {
+        let db = self.db().clone();
+        let range = kv::usage::usage_range(basin.as_deref());
+        let mut rows = self
+            .storage()
+            .call("usage scan", async move {
+                let mut iter = db.scan(range).await?;
+                let mut rows = Vec::new();
+                while let Some(kv) = iter.next().await? {
+                    let key = kv::usage::decode_usage_key(&kv.key).map_err(corrupt)?;
+                    if !(from..to).contains(&key.minute) {
+                        continue;
+                    }
+                    if rows.len() >= ROWS_MAX {
+                        return Err(ShardError::Unavailable("usage query spans too many rows"));
+                    }
+                    let usage = kv::usage::decode_usage(&kv.value).map_err(corrupt)?;
+                    rows.push(UsageRow {
+                        basin: key.basin,
+                        minute: key.minute,
+                        shard: key.shard,
+                        flush: key.flush,
+                        usage,
+                    });
+                }
+                Ok(rows)
+            })
+            .await?;
+        if let Some(shard) = pending {
+            let peeked = usage_meter::peek(basin.as_deref(), from, to);
+            // A flush not acknowledged may have landed anyway: count it once.
+            let unacked: HashSet<u64> = peeked
+                .iter()
+                .map(|(_, _, flush, _)| *flush)
+                .filter(|&f| f != u64::MAX)
+                .collect();
+            let landed: HashSet<(String, u32)> = rows
+                .iter()
+                .filter(|r| r.shard == shard && unacked.contains(&r.flush))
+                .map(|r| (r.basin.clone(), r.minute))
+                .collect();
+            for (basin, minute, flush, usage) in peeked {
+                if flush != u64::MAX && landed.contains(&(basin.clone(), minute)) {
+                    continue;
+                }
+                rows.push(UsageRow {
+                    basin,
+                    minute,
+                    shard,
+                    flush,
+                    usage,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A stream's stored-bytes samples in minutes `[from, to)`, with the last one before
+    /// `from` (within [`SAMPLE_LOOKBACK_MINUTES`]) and, if `to` is past now, its bytes now.
+    pub(crate) async fn stream_storage(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, u64)>, ShardError> {
+        let id = self.get_stream(basin, stream)?.meta.id;
+        let db = self.db().clone();
+        let start = from.saturating_sub(SAMPLE_LOOKBACK_MINUTES);
+        let range =
+            kv::usage::sample_key(id, start).to_vec()..kv::usage::sample_key(id, to).to_vec();
+        let mut samples = if range.start < range.end {
+            self.storage()
+                .call("usage scan", async move {
+                    let mut iter = db.scan(range).await?;
+                    let mut samples = Vec::new();
+                    while let Some(kv) = iter.next().await? {
+                        let minute = kv::usage::decode_sample_key(&kv.key).map_err(corrupt)?;
+                        let bytes = kv::usage::decode_bytes(&kv.value).map_err(corrupt)?;
+                        samples.push((minute, bytes));
+                    }
+                    Ok(samples)
+                })
+                .await?
+        } else {
+            Vec::new()
+        };
+        let now = usage_meter::now_minute();
+        if now < to {
+            let live = self
+                .states
+                .borrow()
+                .get(&id)
+                .and_then(|st| st.try_borrow().ok().map(|st| st.durable_appended_bytes));
+            let mut bytes = self.stored.borrow().get(&id).copied().unwrap_or_default();
+            if let Some(appended) = live {
+                bytes.appended = appended;
+            }
+            samples.push((now, bytes.stored()));
+        }
+        Ok(samples)
+    }
+}
+
+/// A shard's usage flush: samples storage on `partitions`, then writes the meter's rows to
+/// `home`. `gauges` remembers the last basin gauges noted (bytes, streams, hour), so a
+/// basin's gauge is noted when it changes, once an hour, and once more (0) when it empties.
+pub(crate) async fn flush(
+    partitions: &[Rc<Partition>],
+    home: &Rc<Partition>,
+    shard: u16,
+    gauges: &mut HashMap<String, (u64, u64, u32)>,
+) {
+    sample(partitions, gauges).await;
+    write_pending(home, shard).await;
+}
+
+/// Notes the basin gauges of `partitions` in the meter (writing their stream samples).
+async fn sample(partitions: &[Rc<Partition>], gauges: &mut HashMap<String, (u64, u64, u32)>) {
+    let minute = usage_meter::now_minute();
+    let hour = minute / 60;
+    let mut totals: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut complete = true;
+    for p in partitions.iter().filter(|p| p.closed().is_none()) {
+        match p.sample_storage(minute).await {
+            Ok(per_basin) => {
+                for (basin, (bytes, streams)) in per_basin {
+                    let total = totals.entry(basin).or_default();
+                    total.0 += bytes;
+                    total.1 += streams;
+                }
+            }
+            Err(e) => {
+                complete = false;
+                tracing::warn!(partition = p.id, error = %e, "storage sample failed");
+            }
+        }
+    }
+    for (basin, &(bytes, streams)) in &totals {
+        if gauges.get(basin) != Some(&(bytes, streams, hour)) {
+            usage_meter::record_gauge(basin, minute, bytes, streams);
+            gauges.insert(basin.clone(), (bytes, streams, hour));
+        }
+    }
+    if complete {
+        gauges.retain(|basin, _| {
+            let present = totals.contains_key(basin);
+            if !present {
+                usage_meter::record_gauge(basin, minute, 0, 0);
+            }
+            present
+        });
+    }
+}
+
+/// Writes what the meter counted to `home` (one storage call); kept for the next flush if
+/// it fails.
+pub(crate) async fn write_pending(home: &Rc<Partition>, shard: u16) {
+    if home.closed().is_some() {
+        return;
+    }
+    let Some((flush, rows)) = usage_meter::next_flush() else {
+        return;
+    };
+    match home.write_usage(shard, flush, &rows).await {
+        Ok(()) => usage_meter::flushed(flush),
+        Err(e) => {
+            tracing::warn!(partition = home.id, error = %e, "usage flush failed; retried next time");
+        }
+    }
+}
