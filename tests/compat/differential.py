@@ -130,21 +130,17 @@ CASES = [
     ("tokens issue no id", "POST", "/v1/access-tokens", J, "{}"),
     # (valid token requests differ on purpose: s2-lite answers 501, Strand issues tokens;
     # tests/e2e/access_tokens.rs covers them)
+    # Valid metrics queries are left out: s2 lite answers 501, Strand answers them
+    # (tests/e2e/usage_metrics.rs). Their bad input is still checked the same.
     ("metrics no set", "GET", "/v1/metrics", {}, None),
-    ("metrics", "GET", "/v1/metrics?set=account-ops", {}, None),
     ("metrics bad set", "GET", "/v1/metrics?set=bogus", {}, None),
     ("metrics basin set on account", "GET", "/v1/metrics?set=storage", {}, None),
-    ("metrics active basins", "GET", "/v1/metrics?set=active-basins&start=1&end=2", {}, None),
     ("metrics bad start", "GET", "/v1/metrics?set=active-basins&start=x", {}, None),
     ("metrics negative end", "GET", "/v1/metrics?set=active-basins&end=-1", {}, None),
     ("metrics bad interval", "GET", "/v1/metrics?set=account-ops&interval=week", {}, None),
-    ("metrics interval", "GET", "/v1/metrics?set=account-ops&interval=hour", {}, None),
-    ("metrics unknown param", "GET", "/v1/metrics?set=account-ops&bogus=1", {}, None),
     ("metrics basin no set", "GET", "/v1/metrics/" + B, {}, None),
-    ("metrics basin", "GET", "/v1/metrics/%s?set=storage" % B, {}, None),
     ("metrics basin bad set", "GET", "/v1/metrics/%s?set=active-basins" % B, {}, None),
     ("metrics basin bad name", "GET", "/v1/metrics/BAD?set=storage", {}, None),
-    ("metrics stream", "GET", "/v1/metrics/%s/a?set=storage" % B, {}, None),
     ("metrics stream bad set", "GET", "/v1/metrics/%s/a?set=append-ops" % B, {}, None),
     ("metrics stream bad name", "GET", "/v1/metrics/%s/%s?set=storage" % (B, "x" * 513), {}, None),
     ("metrics post", "POST", "/v1/metrics", {}, None),

@@ -337,3 +337,42 @@ async fn tokens_scope_usage_metrics() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn the_cli_reads_usage_metrics() {
+    use crate::support::{run_cli, run_cli_with_input};
+    let server = Server::start(&["--usage-flush-ms", "200"]);
+    let endpoint = server.endpoint();
+    let b = unique_basin("usage-cli");
+    let uri = format!("s2://{b}/s");
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = run_cli(&endpoint, args);
+        assert!(ok, "s2 {args:?}: {err}");
+        out
+    };
+    ok(&["create-basin", &b]);
+    ok(&["create-stream", &uri]);
+    // Three lines of 5 bytes: 13 metered bytes each.
+    let (ok_append, _, err) =
+        run_cli_with_input(&endpoint, &["append", &uri], Some("aaaaa\nbbbbb\nccccc\n"));
+    assert!(ok_append, "{err}");
+    let range = ["--start-ago", "10m", "--end-ago", "0s"];
+    let out = ok(&[&["get-basin-metrics", &b, "append-throughput"], &range[..]].concat());
+    assert!(
+        out.contains("append-throughput") && out.contains(" 39 "),
+        "{out}"
+    );
+    let out = ok(&[&["get-basin-metrics", &b, "append-ops"], &range[..]].concat());
+    assert!(out.contains("express") && out.contains("standard"), "{out}");
+    let out = ok(&[&["get-account-metrics", "active-basins"], &range[..]].concat());
+    assert!(out.contains(&b), "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ok(&[&["get-stream-metrics", &uri, "storage"], &range[..]].concat());
+        if out.contains(" 39 ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
