@@ -514,6 +514,19 @@ impl Cluster {
         Ok(rows)
     }
 
+    /// Writes a usage flush of `shard`, which owns no partition, to partition
+    /// `shard % partitions` (`usage_ops::UsageHome`).
+    pub(crate) async fn write_usage(
+        &self,
+        shard: u16,
+        flush: u64,
+        rows: crate::usage_meter::Rows,
+    ) -> Result<(), ShardError> {
+        let p = shard as u32 % self.inner.partition_count;
+        let w = Box::new((shard, flush, rows));
+        self.call(p, |r| Op::WriteUsage(w, r)).await
+    }
+
     /// A stream's stored-bytes samples in minutes `[from, to)` (see
     /// `Partition::stream_storage`).
     pub async fn stream_storage(

@@ -13,6 +13,7 @@ use crate::read::{ReadOutput, ReadRequest};
 use crate::runtime::inbox::InboxReceiver;
 use crate::runtime::{spawn_isolated, spawn_local, timeout, Task};
 use crate::stream_ops::{BasinView, StreamEntry};
+use crate::usage_ops::UsageHome;
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use protocol::config::{BasinConfig, BasinReconfiguration, StreamConfig, StreamReconfiguration};
@@ -96,6 +97,8 @@ pub(crate) enum Op {
         Box<(BasinName, StreamName, u32, u32)>,
         Reply<Vec<(u32, u64)>>,
     ),
+    /// A flush of a shard that owns no partition: (shard, flush id, rows).
+    WriteUsage(Box<(u16, u64, crate::usage_meter::Rows)>, Reply<()>),
 }
 
 pub(crate) struct AppendOp {
@@ -189,11 +192,13 @@ impl Shard {
                 }
                 let mut gauges = shard.usage_gauges.take();
                 let partitions = shard.partitions_by_id();
-                let id = shard.id as u16;
+                let (id, cluster) = (shard.id as u16, shard.cluster.clone());
                 drop(shard);
-                if let Some(home) = partitions.first() {
-                    crate::usage_ops::flush(&partitions, home, id, &mut gauges).await;
-                }
+                let home = match partitions.first() {
+                    Some(p) => UsageHome::Local(p),
+                    None => UsageHome::Remote(&cluster),
+                };
+                crate::usage_ops::flush(&partitions, home, id, &mut gauges).await;
                 if let Some(shard) = me.upgrade() {
                     *shard.usage_gauges.borrow_mut() = gauges;
                 }
@@ -289,9 +294,14 @@ impl Shard {
                     // The last counts, before the partitions close: one storage call (under
                     // the deadline), so a hung store delays shutdown by one more deadline at
                     // most. Stored bytes are sampled again after the restart.
-                    if let Some(home) = self.partitions_by_id().first() {
-                        crate::usage_ops::write_pending(home, self.id as u16).await;
-                    }
+                    let partitions = self.partitions_by_id();
+                    let home = match partitions.first() {
+                        Some(p) => UsageHome::Local(p),
+                        None => UsageHome::Remote(&self.cluster),
+                    };
+                    let deadline = self.pipeline.config().storage_deadline;
+                    let written = crate::usage_ops::write_pending(home, self.id as u16);
+                    let _ = timeout(deadline, written).await;
                     // All at once: each close is bounded by the storage deadline, so a hung
                     // store delays shutdown by one deadline, not one per partition.
                     let closes = self.partitions.values().map(|p| async move {
@@ -442,6 +452,10 @@ async fn handle(p: Rc<Partition>, cluster: Cluster, pipeline: Rc<AppendPipeline>
             let (basin, from, to, pending) = *q;
             let _ = reply.send(Box::pin(p.usage_rows(basin, from, to, pending)).await);
         }
+        Op::WriteUsage(w, reply) => {
+            let (shard, flush, rows) = *w;
+            let _ = reply.send(Box::pin(p.write_usage(shard, flush, &rows)).await);
+        }
         Op::StreamStorage(q, reply) => {
             let (basin, stream, from, to) = *q;
             let _ = reply.send(Box::pin(p.stream_storage(&basin, &stream, from, to)).await);
@@ -575,6 +589,7 @@ impl Op {
             Op::CheckTail(_, _, r) => drop(r.send(Err(e))),
             Op::Usage(_, r) => drop(r.send(Err(e))),
             Op::StreamStorage(_, r) => drop(r.send(Err(e))),
+            Op::WriteUsage(_, r) => drop(r.send(Err(e))),
         }
     }
 }

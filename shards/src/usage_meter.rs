@@ -30,7 +30,9 @@ pub type Rows = HashMap<(String, u32), MinuteUsage>;
 
 #[derive(Default)]
 pub struct UsageMeter {
-    pending: Rows,
+    /// By minute, then basin: a count finds its row without allocating.
+    pending: HashMap<u32, HashMap<String, MinuteUsage>>,
+    pending_rows: usize,
     /// A flush's rows (by flush id) not yet known to be written: written again as they are.
     unacked: Option<(u64, Rows)>,
     /// (origin, partition, stream id) that appended in `seen_minute`.
@@ -62,12 +64,26 @@ pub fn now_minute() -> u32 {
 
 impl UsageMeter {
     fn row(&mut self, basin: &str, minute: u32) -> Option<&mut MinuteUsage> {
-        let key = (basin.to_owned(), minute);
-        if !self.pending.contains_key(&key) && self.pending.len() >= PENDING_MAX {
-            self.dropped += 1;
-            return None;
+        let full = self.pending_rows >= PENDING_MAX;
+        let rows = self.pending.entry(minute).or_default();
+        if !rows.contains_key(basin) {
+            if full {
+                self.dropped += 1;
+                return None;
+            }
+            self.pending_rows += 1;
+            rows.insert(basin.to_owned(), MinuteUsage::default());
         }
-        Some(self.pending.entry(key).or_default())
+        rows.get_mut(basin)
+    }
+
+    /// Everything counted since the last take.
+    fn take(&mut self) -> Rows {
+        self.pending_rows = 0;
+        std::mem::take(&mut self.pending)
+            .into_iter()
+            .flat_map(|(minute, rows)| rows.into_iter().map(move |(b, row)| ((b, minute), row)))
+            .collect()
     }
 
     pub fn append(
@@ -159,11 +175,11 @@ pub(crate) fn record_gauge(basin: &str, minute: u32, stored_bytes: u64, streams:
 /// so a write that landed late is overwritten, not added), else everything counted since.
 pub(crate) fn next_flush() -> Option<(u64, Rows)> {
     with(|m| {
-        if m.unacked.is_none() && !m.pending.is_empty() {
+        if m.unacked.is_none() && m.pending_rows > 0 {
             let id = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-            m.unacked = Some((id, std::mem::take(&mut m.pending)));
+            m.unacked = Some((id, m.take()));
         }
         m.unacked.clone()
     })
@@ -189,17 +205,17 @@ pub(crate) fn peek(
 ) -> Vec<(String, u32, u64, MinuteUsage)> {
     with(|m| {
         let wanted =
-            |b: &String, minute: &u32| basin.is_none_or(|x| x == b) && (from..to).contains(minute);
-        let unacked = m
-            .unacked
-            .iter()
-            .flat_map(|(id, rows)| rows.iter().map(move |(k, row)| (k, *id, row)));
+            |b: &str, minute: u32| basin.is_none_or(|x| x == b) && (from..to).contains(&minute);
+        let unacked = m.unacked.iter().flat_map(|(id, rows)| {
+            rows.iter()
+                .map(move |((b, minute), row)| (b, *minute, *id, row))
+        });
         m.pending
             .iter()
-            .map(|(k, row)| (k, u64::MAX, row))
+            .flat_map(|(minute, rows)| rows.iter().map(|(b, row)| (b, *minute, u64::MAX, row)))
             .chain(unacked)
-            .filter(|((b, minute), _, _)| wanted(b, minute))
-            .map(|((b, minute), id, row)| (b.clone(), *minute, id, row.clone()))
+            .filter(|(b, minute, _, _)| wanted(b, *minute))
+            .map(|(b, minute, id, row)| (b.clone(), minute, id, row.clone()))
             .collect()
     })
     .unwrap_or_default()
@@ -224,7 +240,7 @@ mod tests {
         m.append("b", Some(1), (0, 8), false, 10);
         m.append("b", None, (0, 7), true, 10);
         m.append("b", None, (0, 7), true, 10);
-        let row = &m.pending[&("b".to_owned(), now_minute())];
+        let row = &m.pending[&now_minute()]["b"];
         assert_eq!(row.append_ops_express, 4);
         assert_eq!(row.append_ops_standard, 1);
         assert_eq!(row.append_bytes, 140);
@@ -236,7 +252,8 @@ mod tests {
         for i in 0..PENDING_MAX + 5 {
             m.gauge("b", i as u32, 1, 1);
         }
-        assert_eq!(m.pending.len(), PENDING_MAX);
+        assert_eq!(m.pending_rows, PENDING_MAX);
+        assert_eq!(m.take().len(), PENDING_MAX);
         assert_eq!(m.dropped, 5);
     }
 
@@ -248,14 +265,11 @@ mod tests {
         m.read("b", None, 7);
         m.op("", "list-basins");
         m.op("", "list-basins");
-        let row = &m.pending[&("b".to_owned(), now_minute())];
+        let row = &m.pending[&now_minute()]["b"];
         assert_eq!(
             (row.read_ops_unary, row.read_ops_streaming, row.read_bytes),
             (1, 1, 18)
         );
-        assert_eq!(
-            m.pending[&(String::new(), now_minute())].ops["list-basins"],
-            2
-        );
+        assert_eq!(m.pending[&now_minute()][""].ops["list-basins"], 2);
     }
 }

@@ -26,6 +26,9 @@ pub const SAMPLE_LOOKBACK_MINUTES: u32 = 61;
 /// few basins); past it the query fails rather than hold unbounded memory.
 pub const ROWS_MAX: usize = 1_000_000;
 
+/// The shard id of rows read live from a partition's stream table (not a real shard's).
+pub const LIVE_SHARD: u16 = u16::MAX;
+
 /// One shard's usage of one basin (`""`: account-level) in one minute.
 #[derive(Debug, Clone)]
 pub struct UsageRow {
@@ -120,7 +123,9 @@ impl Partition {
 
     /// The usage rows this partition holds for `basin` (`None`: every basin) in minutes
     /// `[from, to)`, plus, with `pending` set to this shard's id, the shard's rows not yet
-    /// written.
+    /// written, plus, if the range reaches now, a row per basin with streams here now
+    /// (shard [`LIVE_SHARD`]: stream counts only, so a basin made since the last flush is
+    /// active).
     pub(crate) async fn usage_rows(
         &self,
         basin: Option<String>,
@@ -155,6 +160,24 @@ impl Partition {
                 Ok(rows)
             })
             .await?;
+        let now = usage_meter::now_minute();
+        if (from..to).contains(&now) {
+            for (b, table) in self.streams.borrow().iter() {
+                if table.is_empty() || basin.as_deref().is_some_and(|x| x != b.as_str()) {
+                    continue;
+                }
+                rows.push(UsageRow {
+                    basin: b.as_str().to_owned(),
+                    minute: now,
+                    shard: LIVE_SHARD,
+                    flush: u64::MAX,
+                    usage: MinuteUsage {
+                        streams: Some(table.len() as u64),
+                        ..Default::default()
+                    },
+                });
+            }
+        }
         if let Some(shard) = pending {
             let peeked = usage_meter::peek(basin.as_deref(), from, to);
             // A flush not acknowledged may have landed anyway: count it once.
@@ -236,12 +259,19 @@ impl Partition {
 /// basin's gauge is noted when it changes, once an hour, and once more (0) when it empties.
 pub(crate) async fn flush(
     partitions: &[Rc<Partition>],
-    home: &Rc<Partition>,
+    home: UsageHome<'_>,
     shard: u16,
     gauges: &mut HashMap<String, (u64, u64, u32)>,
 ) {
     sample(partitions, gauges).await;
     write_pending(home, shard).await;
+}
+
+/// Where a shard writes its usage: its lowest partition, or, for a shard that owns none
+/// (more shards than partitions), partition `shard % partitions` through its owner.
+pub(crate) enum UsageHome<'a> {
+    Local(&'a Rc<Partition>),
+    Remote(&'a crate::cluster::Cluster),
 }
 
 /// Notes the basin gauges of `partitions` in the meter (writing their stream samples).
@@ -284,17 +314,19 @@ async fn sample(partitions: &[Rc<Partition>], gauges: &mut HashMap<String, (u64,
 
 /// Writes what the meter counted to `home` (one storage call); kept for the next flush if
 /// it fails.
-pub(crate) async fn write_pending(home: &Rc<Partition>, shard: u16) {
-    if home.closed().is_some() {
+pub(crate) async fn write_pending(home: UsageHome<'_>, shard: u16) {
+    if matches!(home, UsageHome::Local(p) if p.closed().is_some()) {
         return;
     }
     let Some((flush, rows)) = usage_meter::next_flush() else {
         return;
     };
-    match home.write_usage(shard, flush, &rows).await {
+    let written = match home {
+        UsageHome::Local(p) => p.write_usage(shard, flush, &rows).await,
+        UsageHome::Remote(cluster) => cluster.write_usage(shard, flush, rows).await,
+    };
+    match written {
         Ok(()) => usage_meter::flushed(flush),
-        Err(e) => {
-            tracing::warn!(partition = home.id, error = %e, "usage flush failed; retried next time");
-        }
+        Err(e) => tracing::warn!(shard, error = %e, "usage flush failed; retried next time"),
     }
 }

@@ -376,3 +376,50 @@ fn the_cli_reads_usage_metrics() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A shard that owns no partition (more shards than partitions) writes its counts through
+/// another shard's partition: none are lost.
+#[test]
+fn shards_without_partitions_keep_their_counts() {
+    let server = Server::start(&[
+        "--shards",
+        "2",
+        "--partitions",
+        "1",
+        "--usage-flush-ms",
+        "200",
+    ]);
+    // Each request on a new connection: they spread over both shards' listeners.
+    for _ in 0..40 {
+        let (status, body) = http(server.port, "GET", "/v1/basins", &[], "");
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = now();
+        let path = format!(
+            "/v1/metrics?set=account-ops&start={}&end={}",
+            n - 600,
+            n + 1
+        );
+        let (status, body) = http(server.port, "GET", &path, &[], "");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let listed: f64 = v["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["accumulation"]["name"] == "list-basins")
+            .flat_map(|m| m["accumulation"]["values"].as_array().unwrap().clone())
+            .map(|p| p[1].as_f64().unwrap())
+            .sum();
+        if listed == 40.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "list-basins counted {listed}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
