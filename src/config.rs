@@ -46,7 +46,7 @@ pub struct Args {
     pub lifecycle_tick_ms: u64,
 
     /// How often each shard persists its usage counters (the `/v1/metrics` API) and samples
-    /// stored bytes, in milliseconds. A crash loses at most this much usage.
+    /// stored bytes, in milliseconds (100 to 600,000). A crash loses at most this much usage.
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     pub usage_flush_ms: u64,
 

@@ -69,7 +69,7 @@ fn run(args: config::Args) -> Result<(), String> {
             window_records_max: (args.window_per_shard(shard_count) / 64).max(1000),
             state_idle: std::time::Duration::from_secs(shards::limits::STATE_IDLE_SECS),
             lifecycle_tick: std::time::Duration::from_millis(args.lifecycle_tick_ms),
-            usage_flush: std::time::Duration::from_millis(args.usage_flush_ms.max(100)),
+            usage_flush: std::time::Duration::from_millis(args.usage_flush_ms.clamp(100, 600_000)),
         },
         store: StoreConfig {
             kind,

@@ -51,7 +51,7 @@ fn authorize(req: &mut Request) -> Result<(), protocol::error::ApiError> {
 /// rules and skipped here without parsing.
 fn metered_op(req: &Request) -> Option<(String, &'static str)> {
     use protocol::access::{Level, Operation::*};
-    if req.path.contains("/records") {
+    if req.path.ends_with("/records") || req.path.ends_with("/records/tail") {
         return None;
     }
     let access = crate::auth::access_of(req)?;
@@ -111,7 +111,9 @@ pub async fn handle(cluster: &Cluster, cfg: RouterConfig, mut req: Request) -> R
         }
         // An unknown path (an empty 404) is outside s2-lite's `/v1` routes and their layer.
         let routed = !(r.status == StatusCode::NOT_FOUND && r.body.is_empty());
-        if let (true, Some((basin, op))) = (routed, metered) {
+        // Operations that did something (a 404 for a basin that does not exist would only
+        // fill the meter with names).
+        if let (true, Some((basin, op))) = (r.status.is_success(), metered) {
             shards::usage_meter::record_op(&basin, op);
         }
         if v1 && routed {

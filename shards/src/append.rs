@@ -82,7 +82,7 @@ impl Partition {
             end,
             mut records,
             position,
-            (trim_point, appended_bytes),
+            (trim_point, appended_bytes, befores),
             id,
             ttl,
             epoch,
@@ -120,9 +120,14 @@ impl Partition {
                 timestamp: timestamps[0],
             };
             let mut records = Vec::with_capacity(input.records.len());
+            // The stream's bytes before each record, stored with it (`kv::record`).
+            let mut befores = Vec::with_capacity(input.records.len());
+            let mut before = st.appended_bytes;
             // Index entries for the buckets this batch enters (timestamps never decrease).
             let mut index = Vec::new();
             for (i, (rec, cmd)) in input.records.into_iter().zip(commands).enumerate() {
+                befores.push(before);
+                before += protocol::records::metered_size(&rec.headers, rec.body.len()) as u64;
                 let seq_num = start.seq_num + i as u64;
                 let bucket = kv::timestamp_index::bucket(timestamps[i]);
                 if st.indexed_bucket < Some(bucket) {
@@ -151,7 +156,8 @@ impl Partition {
             st.next_seq = end.seq_num;
             st.last_timestamp = end.timestamp;
             // As stored: a sealed record counts its plaintext, as clients count it.
-            st.appended_bytes += metered as u64;
+            debug_assert_eq!(before, st.appended_bytes + metered as u64);
+            st.appended_bytes = before;
             st.inflight += 1;
             let position = kv::stream_position::encode_value(&st.stored());
             let trim_point = st.trim_point;
@@ -161,7 +167,7 @@ impl Partition {
                 end,
                 records,
                 position,
-                (trim_point, st.appended_bytes),
+                (trim_point, st.appended_bytes, befores),
                 id,
                 ttl,
                 st.epoch,
@@ -177,8 +183,13 @@ impl Partition {
             c.seal_all(basin, stream, &mut records, nonces);
         }
         let mut puts: Vec<([u8; 17], Bytes)> = Vec::with_capacity(records.len());
-        for r in records.iter_mut() {
-            let value = Bytes::from(kv::record::encode_value(r.timestamp, &r.headers, &r.body));
+        for (r, before) in records.iter_mut().zip(befores) {
+            let value = Bytes::from(kv::record::encode_value(
+                r.timestamp,
+                before,
+                &r.headers,
+                &r.body,
+            ));
             // Cannot fail on what was just encoded; if it did, the original slices serve.
             if let Ok((_, headers, body)) = kv::record::decode_value(&value) {
                 r.headers = headers;

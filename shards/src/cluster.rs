@@ -510,6 +510,9 @@ impl Cluster {
         let mut rows = Vec::new();
         for part in futures::future::join_all(calls).await {
             rows.extend(part?);
+            if rows.len() > crate::usage_ops::ROWS_MAX {
+                return Err(ShardError::Unavailable("usage query spans too many rows"));
+            }
         }
         Ok(rows)
     }

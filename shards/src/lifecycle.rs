@@ -99,8 +99,11 @@ impl Partition {
             .unwrap_or(0);
         let now_ms = (self.now_nanos() / 1_000_000) as i64;
         let db = self.db().clone();
-        // The expired run from `from`: (its end, the last expired record's timestamp).
-        let run = self
+        // Before the scan: every record durable now is in it unless it is gone.
+        let appended = self.durable_appended(id);
+        // The expired run from `from`: (its end, the last expired record's timestamp), and
+        // the bytes before the first record kept (`None`: none seen).
+        let (run, kept) = self
             .storage()
             .call("retention scan", async move {
                 let options = ScanOptions {
@@ -111,9 +114,11 @@ impl Partition {
                     kv::record::key(id, from).to_vec()..kv::record::key(id, u64::MAX).to_vec();
                 let mut it = db.scan_with_options(range, &options).await?;
                 let mut run: Option<(u64, u64)> = None;
+                let mut kept = None;
                 let mut looked = 0;
                 while let Some(kv) = it.next().await? {
                     if kv.expire_ts.is_none_or(|e| e > now_ms) || looked >= EXPIRED_SCAN_MAX {
+                        kept = Some(kv::record::bytes_before(&kv.value));
                         break;
                     }
                     looked += 1;
@@ -121,10 +126,18 @@ impl Partition {
                     let (ts, _, _) = kv::record::decode_value(&kv.value).map_err(corrupt)?;
                     run = Some((seq + 1, ts));
                 }
-                Ok(run)
+                Ok((run, kept))
             })
             .await?;
         let Some((end, last_ts)) = run else {
+            // SlateDB's compaction may have dropped expired records before we saw them:
+            // the first record kept still says how many bytes are gone, and no record at all
+            // means every durable one is.
+            match kept {
+                Some(Some(before)) => self.note_collected(id, before).await?,
+                Some(None) => {}
+                None => self.note_collected(id, appended).await?,
+            }
             return Ok(0);
         };
         self.delete_records(id, from, end, c.meta.cipher.is_some())

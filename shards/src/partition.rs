@@ -52,10 +52,10 @@ pub struct Partition {
     /// Per stream id: metered bytes appended (durable) and deleted by collection, for the
     /// storage gauge (`usage_ops`). Bounded like the stream table: one entry per stream.
     pub(crate) stored: RefCell<HashMap<u64, StoredBytes>>,
-    /// Per stream id: the last stored-bytes sample written (bytes, hour).
+    /// Per stream id: the last stored-bytes sample written (bytes, minute).
     pub(crate) sampled: RefCell<HashMap<u64, (u64, u32)>>,
-    /// Serializes record collections, so each reads and rewrites its stream's collected
-    /// bytes alone (trim and retention collections may overlap).
+    /// Serializes notes of collected bytes (trim and retention collections may overlap), so
+    /// the highest noted is the one stored.
     collect_lock: futures::lock::Mutex<()>,
     load_lock: futures::lock::Mutex<()>,
     /// Set, with why, if the database closes while serving (fenced by another writer, or a
@@ -220,10 +220,12 @@ impl Partition {
         .detach();
     }
 
-    /// Deletes records `[from, to)` of stream `id`.
-    /// Records of a stream with a cipher (`sealed`) count their plaintext, as appends did.
-    /// Each batch of deletions carries the stream's new collected-bytes total, so the
-    /// storage gauge and storage agree at every point.
+    /// Deletes records `[from, to)` of stream `id`, then notes the bytes collected: the bytes
+    /// before its first record still stored (or past the last one deleted, or its durable
+    /// appended bytes when nothing is left), read from the records themselves
+    /// (`kv::record::bytes_before`), so the figure is right however many deletions overlap
+    /// and whatever SlateDB's compaction already dropped. Records of a stream with a cipher
+    /// (`sealed`) count their plaintext, as appends did.
     pub(crate) async fn delete_records(
         &self,
         id: u64,
@@ -232,48 +234,43 @@ impl Partition {
         sealed: bool,
     ) -> Result<(), ShardError> {
         const KEYS_PER_BATCH: usize = 10_000;
-        let _collecting = self.collect_lock.lock().await;
+        // Before any scan: if the durable tail is within the range, all of it goes.
+        let durable_tail = self
+            .states
+            .borrow()
+            .get(&id)
+            .and_then(|st| st.try_borrow().ok().map(|st| st.durable.seq_num));
+        let emptied = durable_tail
+            .is_some_and(|tail| tail <= to)
+            .then(|| self.durable_appended(id));
         let mut next = kv::record::key(id, from).to_vec();
         let end = kv::record::key(id, to).to_vec();
+        // Bytes up to the end of the last record deleted that we saw.
+        let mut past_deleted = None;
         while next < end {
-            let collected = self.stored.borrow().get(&id).map_or(0, |s| s.collected);
             let (db, from, to) = (self.db.clone(), next.clone(), end.clone());
-            let (exhausted, last, bytes) = self
+            let (exhausted, last, past) = self
                 .storage
                 .call("record deletion", async move {
                     let mut iter = db.scan(from..to).await?;
                     let mut batch = WriteBatch::new();
-                    let (mut n, mut last, mut bytes) = (0, None, 0u64);
+                    let (mut n, mut last, mut past) = (0, None, None);
                     while n < KEYS_PER_BATCH {
                         let Some(kv) = iter.next().await? else { break };
-                        if let Ok((timestamp, headers, body)) = kv::record::decode_value(&kv.value)
-                        {
-                            let r = protocol::records::SequencedRecord {
-                                seq_num: 0,
-                                timestamp,
-                                headers,
-                                body,
-                            };
-                            bytes += crate::record_cipher::metered_size(&r, sealed) as u64;
-                        }
+                        past = bytes_past(&kv.value, sealed).or(past);
                         last = Some(kv.key.to_vec());
                         batch.delete(kv.key);
                         n += 1;
                     }
                     if n > 0 {
-                        batch.put(
-                            kv::usage::collected_key(id),
-                            kv::usage::encode_bytes(collected + bytes),
-                        );
                         db.write(batch).await?;
                     }
-                    Ok((n < KEYS_PER_BATCH, last, bytes))
+                    Ok((n < KEYS_PER_BATCH, last, past))
                 })
                 .await?;
-            if bytes > 0 {
-                self.stored.borrow_mut().entry(id).or_default().collected = collected + bytes;
-            }
+            past_deleted = past.or(past_deleted);
             match last {
+                // The next key after `last` in byte order.
                 Some(mut k) if !exhausted => {
                     k.push(0);
                     next = k;
@@ -281,6 +278,52 @@ impl Partition {
                 _ => break,
             }
         }
+        let first_live = if to < u64::MAX {
+            let db = self.db.clone();
+            let range = kv::record::key(id, to).to_vec()..kv::record::key(id, u64::MAX).to_vec();
+            self.storage
+                .call("record deletion", async move {
+                    let mut iter = db.scan(range).await?;
+                    Ok(iter
+                        .next()
+                        .await?
+                        .and_then(|kv| kv::record::bytes_before(&kv.value)))
+                })
+                .await?
+        } else {
+            None
+        };
+        if let Some(collected) = first_live.or(past_deleted.max(emptied)) {
+            self.note_collected(id, collected).await?;
+        }
+        Ok(())
+    }
+
+    /// Stream `id`'s durable appended bytes: its live state's, else the last known.
+    pub(crate) fn durable_appended(&self, id: u64) -> u64 {
+        let live = self
+            .states
+            .borrow()
+            .get(&id)
+            .and_then(|st| st.try_borrow().ok().map(|st| st.durable_appended_bytes));
+        live.unwrap_or_else(|| self.stored.borrow().get(&id).map_or(0, |s| s.appended))
+    }
+
+    /// Raises stream `id`'s collected bytes to `collected` (never lowers them), durably.
+    pub(crate) async fn note_collected(&self, id: u64, collected: u64) -> Result<(), ShardError> {
+        // One note at a time, so the stored value is the highest noted.
+        let _noting = self.collect_lock.lock().await;
+        let known = self.stored.borrow().get(&id).map_or(0, |s| s.collected);
+        if collected <= known {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(
+            kv::usage::collected_key(id),
+            kv::usage::encode_bytes(collected),
+        );
+        self.write_durable(batch).await?;
+        self.stored.borrow_mut().entry(id).or_default().collected = collected;
         Ok(())
     }
 
@@ -333,6 +376,7 @@ impl Partition {
         let mut batch = WriteBatch::new();
         batch.delete(kv::stream_position::key(id));
         batch.delete(kv::usage::collected_key(id));
+        let _noting = self.collect_lock.lock().await;
         self.write_durable(batch).await?;
         self.stored.borrow_mut().remove(&id);
         self.sampled.borrow_mut().remove(&id);
@@ -395,6 +439,8 @@ impl Partition {
                     st.trim_point = fresh.trim_point;
                     st.durable = fresh.durable;
                     st.durable_trim_point = fresh.durable_trim_point;
+                    st.appended_bytes = fresh.appended_bytes;
+                    st.durable_appended_bytes = fresh.durable_appended_bytes;
                     st.clear_window();
                     st.broken = false;
                     st.epoch += 1;
@@ -473,6 +519,20 @@ impl Partition {
     }
 }
 
+/// A stored record's bytes before it plus its own metered size: the stream's bytes up to its
+/// end (`None` for a version 1 record). Sealed records count their plaintext.
+fn bytes_past(value: &bytes::Bytes, sealed: bool) -> Option<u64> {
+    let before = kv::record::bytes_before(value)?;
+    let (timestamp, headers, body) = kv::record::decode_value(value).ok()?;
+    let r = protocol::records::SequencedRecord {
+        seq_num: 0,
+        timestamp,
+        headers,
+        body,
+    };
+    Some(before + crate::record_cipher::metered_size(&r, sealed) as u64)
+}
+
 async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
     let corrupt = |e: kv::DecodeError| ShardError::Storage(format!("corrupt metadata: {e}"));
     let mut basins = BTreeMap::new();
@@ -528,8 +588,12 @@ async fn load_metadata(db: &Db) -> Result<Loaded, ShardError> {
             }));
         }
         let id = u64::from_be_bytes(kv.key[1..].try_into().expect("8 bytes"));
-        let position = kv::stream_position::decode_value(&kv.value).map_err(corrupt)?;
-        stored.entry(id).or_default().appended = position.appended_bytes;
+        // A position that does not decode fails its own stream when it loads, not the
+        // partition: here it only counts no bytes.
+        match kv::stream_position::decode_value(&kv.value) {
+            Ok(position) => stored.entry(id).or_default().appended = position.appended_bytes,
+            Err(e) => tracing::warn!(stream_id = id, error = %e, "undecodable stream position"),
+        }
     }
     let mut iter = db
         .scan(vec![kv::ordinal::COLLECTED_BYTES]..vec![kv::ordinal::COLLECTED_BYTES + 1])

@@ -286,22 +286,33 @@ impl Shard {
                                 tracing::warn!(shard = me.id, "drain timed out");
                             }
                         }
+                        // The front end is done counting: write its counts while every shard
+                        // still serves (a shard without partitions writes through another).
+                        let partitions = me.partitions_by_id();
+                        let home = match partitions.first() {
+                            Some(p) => UsageHome::Local(p),
+                            None => UsageHome::Remote(&me.cluster),
+                        };
+                        let deadline = me.pipeline.config().storage_deadline;
+                        let written = crate::usage_ops::write_pending(home, me.id as u16);
+                        let _ = timeout(deadline, written).await;
                         let _ = reply.send(());
                     })
                     .detach();
                 }
                 Envelope::Close(reply) => {
-                    // The last counts, before the partitions close: one storage call (under
-                    // the deadline), so a hung store delays shutdown by one more deadline at
-                    // most. Stored bytes are sampled again after the restart.
-                    let partitions = self.partitions_by_id();
-                    let home = match partitions.first() {
-                        Some(p) => UsageHome::Local(p),
-                        None => UsageHome::Remote(&self.cluster),
-                    };
-                    let deadline = self.pipeline.config().storage_deadline;
-                    let written = crate::usage_ops::write_pending(home, self.id as u16);
-                    let _ = timeout(deadline, written).await;
+                    // What was counted after the drain (appends answered since), before the
+                    // partitions close: bounded by one deadline, so a hung store delays
+                    // shutdown by one more at most. Stored bytes are sampled after a restart.
+                    // Not if the drain's write did not go through (the store is failing).
+                    let home = self.partitions_by_id().first().cloned();
+                    if let Some(home) = home.filter(|_| !crate::usage_meter::stalled()) {
+                        let home = &home;
+                        let deadline = self.pipeline.config().storage_deadline;
+                        let written =
+                            crate::usage_ops::write_pending(UsageHome::Local(home), self.id as u16);
+                        let _ = timeout(deadline, written).await;
+                    }
                     // All at once: each close is bounded by the storage deadline, so a hung
                     // store delays shutdown by one deadline, not one per partition.
                     let closes = self.partitions.values().map(|p| async move {

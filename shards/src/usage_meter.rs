@@ -186,6 +186,11 @@ pub(crate) fn next_flush() -> Option<(u64, Rows)> {
     .flatten()
 }
 
+/// Whether a flush is waiting to be written again (the last write failed).
+pub(crate) fn stalled() -> bool {
+    with(|m| m.unacked.is_some()).unwrap_or(false)
+}
+
 /// Flush `id` is durable.
 pub(crate) fn flushed(id: u64) {
     with(|m| {

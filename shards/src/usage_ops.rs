@@ -18,12 +18,18 @@ use slatedb::WriteBatch;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-/// Samples are written at least hourly, so a gauge's value at any time is found at most
-/// this many minutes before it.
-pub const SAMPLE_LOOKBACK_MINUTES: u32 = 61;
+/// A stream's (and a basin's) sample is written again after this many minutes unchanged...
+pub const RESAMPLE_MINUTES: u32 = 30;
+/// ...so a gauge's value at any time is found at most this many minutes before it (with
+/// flushes at most 10 minutes apart: `--usage-flush-ms` is capped there).
+pub const SAMPLE_LOOKBACK_MINUTES: u32 = 2 * RESAMPLE_MINUTES + 1;
 
-/// At most this many rows answer one query from one partition (90 days of minutes for a
-/// few basins); past it the query fails rather than hold unbounded memory.
+/// Stream samples per storage call.
+const SAMPLES_PER_WRITE: usize = 10_000;
+
+/// At most this many rows answer one query (90 days of minutes for a few basins), from one
+/// partition or all together; past it the query fails (503) rather than hold unbounded
+/// memory.
 pub const ROWS_MAX: usize = 1_000_000;
 
 /// The shard id of rows read live from a partition's stream table (not a real shard's).
@@ -52,11 +58,9 @@ fn corrupt(e: kv::DecodeError) -> ShardError {
 
 impl Partition {
     /// Per basin on this partition: (stored bytes, streams). Writes the stream samples that
-    /// changed since the last, or are this hour's first.
-    pub(crate) async fn sample_storage(
-        &self,
-        minute: u32,
-    ) -> Result<HashMap<String, (u64, u64)>, ShardError> {
+    /// changed since the last, or are [`RESAMPLE_MINUTES`] old; a failed write is logged and
+    /// retried at the next flush (the totals are right either way).
+    pub(crate) async fn sample_storage(&self, minute: u32) -> HashMap<String, (u64, u64)> {
         {
             let states = self.states.borrow();
             let mut stored = self.stored.borrow_mut();
@@ -66,7 +70,6 @@ impl Partition {
                 }
             }
         }
-        let hour = minute / 60;
         let mut per_basin: HashMap<String, (u64, u64)> = HashMap::new();
         let mut due = Vec::new();
         {
@@ -79,28 +82,34 @@ impl Partition {
                     let total = per_basin.entry(basin.as_str().to_owned()).or_default();
                     total.0 += bytes;
                     total.1 += 1;
-                    if sampled.get(&meta.id) != Some(&(bytes, hour)) {
+                    let fresh = sampled.get(&meta.id).is_some_and(|&(b, m)| {
+                        b == bytes && minute.saturating_sub(m) < RESAMPLE_MINUTES
+                    });
+                    if !fresh {
                         due.push((meta.id, bytes));
                     }
                 }
             }
         }
-        if !due.is_empty() {
+        for chunk in due.chunks(SAMPLES_PER_WRITE) {
             let mut batch = WriteBatch::new();
-            for (id, bytes) in &due {
+            for (id, bytes) in chunk {
                 batch.put_with_options(
                     kv::usage::sample_key(*id, minute),
                     kv::usage::encode_bytes(*bytes),
                     &ttl(),
                 );
             }
-            self.write_durable(batch).await?;
+            if let Err(e) = self.write_durable(batch).await {
+                tracing::warn!(partition = self.id, error = %e, "stream samples not written");
+                break;
+            }
             let mut sampled = self.sampled.borrow_mut();
-            for (id, bytes) in due {
-                sampled.insert(id, (bytes, hour));
+            for &(id, bytes) in chunk {
+                sampled.insert(id, (bytes, minute));
             }
         }
-        Ok(per_basin)
+        per_basin
     }
 
     /// Writes flush `flush` of shard `shard`, durably.
@@ -134,7 +143,14 @@ impl Partition {
         pending: Option<u16>,
     ) -> Result<Vec<UsageRow>, ShardError> {
         let db = self.db().clone();
-        let range = kv::usage::usage_range(basin.as_deref());
+        // A basin's keys sort by minute: scan just the range's.
+        let range = match basin.as_deref() {
+            Some(b) => kv::usage::usage_key(b, from, 0, 0)..kv::usage::usage_key(b, to, 0, 0),
+            None => kv::usage::usage_range(None),
+        };
+        if range.start >= range.end {
+            return Ok(Vec::new());
+        }
         let mut rows = self
             .storage()
             .call("usage scan", async move {
@@ -274,33 +290,35 @@ pub(crate) enum UsageHome<'a> {
     Remote(&'a crate::cluster::Cluster),
 }
 
-/// Notes the basin gauges of `partitions` in the meter (writing their stream samples).
+/// Notes the basin gauges of `partitions` in the meter (writing their stream samples):
+/// when they changed, are [`RESAMPLE_MINUTES`] old, or the basin emptied (0, once).
+/// `gauges` holds the last noted per basin: (bytes, streams, minute).
 async fn sample(partitions: &[Rc<Partition>], gauges: &mut HashMap<String, (u64, u64, u32)>) {
     let minute = usage_meter::now_minute();
-    let hour = minute / 60;
     let mut totals: HashMap<String, (u64, u64)> = HashMap::new();
     let mut complete = true;
-    for p in partitions.iter().filter(|p| p.closed().is_none()) {
-        match p.sample_storage(minute).await {
-            Ok(per_basin) => {
-                for (basin, (bytes, streams)) in per_basin {
-                    let total = totals.entry(basin).or_default();
-                    total.0 += bytes;
-                    total.1 += streams;
-                }
-            }
-            Err(e) => {
-                complete = false;
-                tracing::warn!(partition = p.id, error = %e, "storage sample failed");
-            }
+    for p in partitions {
+        if p.closed().is_some() {
+            complete = false;
+            continue;
+        }
+        for (basin, (bytes, streams)) in p.sample_storage(minute).await {
+            let total = totals.entry(basin).or_default();
+            total.0 += bytes;
+            total.1 += streams;
         }
     }
     for (basin, &(bytes, streams)) in &totals {
-        if gauges.get(basin) != Some(&(bytes, streams, hour)) {
+        let fresh = gauges.get(basin).is_some_and(|&(b, s, m)| {
+            (b, s) == (bytes, streams) && minute.saturating_sub(m) < RESAMPLE_MINUTES
+        });
+        if !fresh {
             usage_meter::record_gauge(basin, minute, bytes, streams);
-            gauges.insert(basin.clone(), (bytes, streams, hour));
+            gauges.insert(basin.clone(), (bytes, streams, minute));
         }
     }
+    // A basin that lost its last stream here: one gauge of 0 (not if a partition was
+    // missing from this round: its streams were not counted).
     if complete {
         gauges.retain(|basin, _| {
             let present = totals.contains_key(basin);
@@ -312,21 +330,26 @@ async fn sample(partitions: &[Rc<Partition>], gauges: &mut HashMap<String, (u64,
     }
 }
 
-/// Writes what the meter counted to `home` (one storage call); kept for the next flush if
-/// it fails.
+/// Writes what the meter counted to `home`: a flush not yet acknowledged first (again, as
+/// it was), then what was counted since; kept for the next flush if a write fails.
 pub(crate) async fn write_pending(home: UsageHome<'_>, shard: u16) {
-    if matches!(home, UsageHome::Local(p) if p.closed().is_some()) {
-        return;
-    }
-    let Some((flush, rows)) = usage_meter::next_flush() else {
-        return;
-    };
-    let written = match home {
-        UsageHome::Local(p) => p.write_usage(shard, flush, &rows).await,
-        UsageHome::Remote(cluster) => cluster.write_usage(shard, flush, rows).await,
-    };
-    match written {
-        Ok(()) => usage_meter::flushed(flush),
-        Err(e) => tracing::warn!(shard, error = %e, "usage flush failed; retried next time"),
+    for _ in 0..2 {
+        if matches!(home, UsageHome::Local(p) if p.closed().is_some()) {
+            return;
+        }
+        let Some((flush, rows)) = usage_meter::next_flush() else {
+            return;
+        };
+        let written = match home {
+            UsageHome::Local(p) => p.write_usage(shard, flush, &rows).await,
+            UsageHome::Remote(cluster) => cluster.write_usage(shard, flush, rows).await,
+        };
+        match written {
+            Ok(()) => usage_meter::flushed(flush),
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "usage flush failed; retried next time");
+                return;
+            }
+        }
     }
 }

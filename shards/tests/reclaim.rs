@@ -119,6 +119,24 @@ fn trim_deletion_and_retention_free_their_keys() {
     }
     // Past the 1 s retention, and a few sweeps later.
     std::thread::sleep(Duration::from_millis(2000));
+    // Stored bytes (the usage metrics' gauge) follow: metered bytes of what is left.
+    let kept = 10 * (8 + "kept-0".len() as u64);
+    let trimmed = 40 * (8 + "trimmed-60".len() as u64) + (8 + 2 + 4 + 8);
+    let want = [("kept", kept), ("trimmed", trimmed), ("expiring", 0)];
+    let stored_bytes = |cluster: &Cluster| -> Vec<(&str, u64)> {
+        want.iter()
+            .map(|&(name, _)| {
+                let (_, s) = names(name);
+                let samples = block(cluster.stream_storage(b.clone(), s, 0, u32::MAX)).unwrap();
+                (name, samples.last().expect("a reading now").1)
+            })
+            .collect()
+    };
+    assert_eq!(stored_bytes(&cluster), want);
+    running.shutdown();
+    // The same after a restart (appended and collected bytes are durable).
+    let running = start(store.clone());
+    assert_eq!(stored_bytes(&running.cluster()), want);
     running.shutdown();
 
     let (records, index) = stored_keys(&store);

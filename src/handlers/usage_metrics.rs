@@ -132,8 +132,8 @@ fn time_range(q: &Query, now: u32) -> Result<(u32, u32), ApiError> {
             q.set
         )));
     };
-    if start >= end {
-        return Err(ApiError::invalid("`start` must be before `end`"));
+    if start > end {
+        return Err(ApiError::invalid("`start` must not be after `end`"));
     }
     if end - start > SPAN_MAX_SECS {
         return Err(ApiError::invalid("the time range may span at most 90 days"));
@@ -161,6 +161,8 @@ pub async fn metrics(cluster: &Cluster, req: &Request, target: Target) -> Handle
     }
     let now = now_secs();
     let (start, end) = time_range(&q, now)?;
+    // `start == end`: the moment itself (a gauge's one reading, s2's "storage now").
+    let end = end.max(start + 1);
     // Rows from before `start` carry the gauges' values at `start`.
     let from = (start / 60).saturating_sub(SAMPLE_LOOKBACK_MINUTES);
     // Gauges read the end of their last interval (up to a day past `end`, never past now).
@@ -351,7 +353,7 @@ fn gauge(series: &[Vec<(u32, u64)>], start: u32, end: u32, iv: u32, now: u32) ->
         for s in series {
             let i = s.partition_point(|&(m, _)| m <= minute);
             if let Some(&(m, v)) = i.checked_sub(1).map(|i| &s[i]) {
-                if minute - m <= SAMPLE_LOOKBACK_MINUTES {
+                if minute.saturating_sub(m) <= SAMPLE_LOOKBACK_MINUTES {
                     sum += v;
                 }
             }
@@ -485,7 +487,8 @@ mod tests {
         };
         let now = 10_000_000;
         assert!(time_range(&q(None, Some(5)), now).is_err());
-        assert!(time_range(&q(Some(5), Some(5)), now).is_err());
+        assert!(time_range(&q(Some(6), Some(5)), now).is_err());
+        assert_eq!(time_range(&q(Some(5), Some(5)), now).unwrap(), (5, 5));
         assert!(time_range(&q(Some(0), Some(SPAN_MAX_SECS + 1)), now).is_err());
         assert!(time_range(&q(Some(now), Some(now + 2 * END_LEEWAY_SECS)), now).is_err());
         assert_eq!(time_range(&q(Some(5), Some(9)), now).unwrap(), (5, 9));

@@ -1,13 +1,19 @@
 //! A record. Key `04 ‖ stream id (8B BE) ‖ seq_num (8B BE)`, so a stream's records are one
-//! contiguous key range in seq_num order. Value: version byte, timestamp (8B BE), header
+//! contiguous key range in seq_num order. Value: version byte, timestamp (8B BE), from
+//! version 2 the stream's metered bytes appended before this record (8B BE), then header
 //! count (4B BE), each header as name length (4B BE), name, value length (4B BE), value; then
 //! the body (the rest). Scope: the stream's partition. Immutable; removed by trim, retention
 //! and deletion.
+//!
+//! The bytes before a record make stored bytes exact however records disappear (our
+//! collection, or SlateDB's compaction dropping expired ones first): a stream stores its
+//! appended bytes minus the bytes before its first live record.
 
 use super::{ordinal, DecodeError};
 use bytes::{BufMut, Bytes};
 
 const V1: u8 = 1;
+const V2: u8 = 2;
 
 /// Timestamp, headers and body, sharing the value's buffer.
 pub type DecodedRecord = (u64, Vec<(Bytes, Bytes)>, Bytes);
@@ -34,14 +40,21 @@ pub fn decode_key(k: &[u8]) -> Result<(u64, u64), DecodeError> {
 }
 
 pub fn encoded_len(headers: &[(Bytes, Bytes)], body: &[u8]) -> usize {
-    1 + 8 + envelope_len(headers, body)
+    1 + 8 + 8 + envelope_len(headers, body)
 }
 
-pub fn encode_value(timestamp: u64, headers: &[(Bytes, Bytes)], body: &[u8]) -> Vec<u8> {
+/// `bytes_before`: the stream's metered bytes appended before this record.
+pub fn encode_value(
+    timestamp: u64,
+    bytes_before: u64,
+    headers: &[(Bytes, Bytes)],
+    body: &[u8],
+) -> Vec<u8> {
     let len = encoded_len(headers, body);
     let mut v = Vec::with_capacity(len);
-    v.push(V1);
+    v.push(V2);
     v.extend_from_slice(&timestamp.to_be_bytes());
+    v.extend_from_slice(&bytes_before.to_be_bytes());
     encode_envelope(&mut v, headers, body);
     debug_assert_eq!(v.len(), len);
     v
@@ -70,17 +83,27 @@ pub fn encode_envelope(out: &mut impl BufMut, headers: &[(Bytes, Bytes)], body: 
 
 /// Decodes without copying: headers and body are slices of `b`.
 pub fn decode_value(b: &Bytes) -> Result<DecodedRecord, DecodeError> {
-    match b.first() {
-        Some(&V1) => {}
+    let envelope_at = match b.first() {
+        Some(&V1) => 9,
+        Some(&V2) => 17,
         Some(&v) => return Err(DecodeError::UnknownVersion(v)),
         None => return Err(DecodeError::UnknownVersion(0)),
-    }
-    if b.len() < 9 {
+    };
+    if b.len() < envelope_at {
         return Err(bad(b));
     }
     let timestamp = u64::from_be_bytes(b[1..9].try_into().expect("8 bytes"));
-    let (headers, body) = decode_envelope(&b.slice(9..))?;
+    let (headers, body) = decode_envelope(&b.slice(envelope_at..))?;
     Ok((timestamp, headers, body))
+}
+
+/// The stream's metered bytes appended before this record (`None`: a version 1 record,
+/// written before they were kept).
+pub fn bytes_before(b: &[u8]) -> Option<u64> {
+    match (b.first(), b.get(9..17)) {
+        (Some(&V2), Some(n)) => Some(u64::from_be_bytes(n.try_into().expect("8 bytes"))),
+        _ => None,
+    }
 }
 
 fn bad(b: &[u8]) -> DecodeError {
@@ -130,13 +153,23 @@ mod tests {
         assert!(key(1, 255) < key(1, 256));
         assert!(key(1, u64::MAX) < key(2, 0));
         let headers = vec![(Bytes::from("k"), Bytes::from("v"))];
-        let v = encode_value(42, &headers, b"body");
+        let v = encode_value(42, 7, &headers, b"body");
         assert_eq!(
             v,
-            b"\x01\0\0\0\0\0\0\0\x2a\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody"
+            b"\x02\0\0\0\0\0\0\0\x2a\0\0\0\0\0\0\0\x07\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody"
         );
+        assert_eq!(v.len(), encoded_len(&headers, b"body"));
+        assert_eq!(bytes_before(&v), Some(7));
         let (ts, h, body) = decode_value(&Bytes::from(v)).unwrap();
+        assert_eq!(
+            (ts, h.clone(), &body[..]),
+            (42, headers.clone(), &b"body"[..])
+        );
+        // Version 1 values (no bytes before) still read.
+        let v1 = b"\x01\0\0\0\0\0\0\0\x2a\0\0\0\x01\0\0\0\x01k\0\0\0\x01vbody";
+        let (ts, h, body) = decode_value(&Bytes::from_static(v1)).unwrap();
         assert_eq!((ts, h, &body[..]), (42, headers, &b"body"[..]));
+        assert_eq!(bytes_before(v1), None);
         assert!(
             decode_value(&Bytes::from_static(b"\x01\0\0\0\0\0\0\0\0\xff\xff\xff\xff")).is_err()
         );
