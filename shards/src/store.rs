@@ -246,12 +246,21 @@ pub fn slatedb_settings(
         ..Default::default()
     };
     // SlateDB's compactor and its worker each poll every 5 s, so a partition whose L0 filled
-    // can wait ~10 s for compaction to start, and writes freeze meanwhile. Polling every
-    // 250 ms removes the freezes (measured: 140 MiB/s for one stream, worst ack < 0.5 s),
-    // but compaction then holds more memory at once than `--memory-bytes` allows for, and
-    // the bounded-RSS test failed under load. Left at SlateDB's defaults until compaction's
-    // memory has a share of the budget (docs/PERFORMANCE.md; override with
-    // SL8_COMPACTOR_OPTIONS.POLL_INTERVAL and SL8_COMPACTOR_OPTIONS.WORKER.COMPACTIONS_POLL_INTERVAL).
+    // waited up to ~10 s for compaction to start, and writes froze meanwhile. They poll
+    // every 250 ms (1 s on a bucket, where each poll is a billed GET). Prompt compaction also
+    // lowers peak memory: stalled writes are what piles up (docs/PERFORMANCE.md: the bounded
+    // RSS test peaks ~70 MiB lower; slower, smaller compactions raised it). Any `SL8_*`
+    // setting overrides these.
+    let poll = match kind {
+        StoreKind::Bucket(_) => Duration::from_secs(1),
+        _ => Duration::from_millis(250),
+    };
+    let mut compactor = s.compactor_options.take().unwrap_or_default();
+    compactor.poll_interval = poll;
+    if let Some(worker) = compactor.worker.as_mut() {
+        worker.compactions_poll_interval = poll;
+    }
+    s.compactor_options = Some(compactor);
     if let StoreKind::Local(_) = kind {
         // The local filesystem store cannot do If-Match: boundary files must be off.
         if let Some(gc) = s.garbage_collector_options.as_mut() {
@@ -278,6 +287,23 @@ mod tests {
             assert_eq!(a.partition_count, 8);
             assert_eq!(b, a);
         });
+    }
+
+    #[test]
+    fn compaction_polls_are_prompt_and_cheaper_on_a_bucket() {
+        let memory = StorageMemory {
+            unflushed_bytes: 128 << 20,
+            cache_bytes: 128 << 20,
+        };
+        let polls = |kind: &StoreKind| {
+            let s = slatedb_settings(kind, memory, 8).unwrap();
+            let c = s.compactor_options.unwrap();
+            (c.poll_interval, c.worker.unwrap().compactions_poll_interval)
+        };
+        let quick = Duration::from_millis(250);
+        assert_eq!(polls(&StoreKind::Memory), (quick, quick));
+        let second = Duration::from_secs(1);
+        assert_eq!(polls(&StoreKind::Bucket("b".into())), (second, second));
     }
 
     #[test]
