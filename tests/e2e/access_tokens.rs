@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const ADMIN: &str = "admin-bootstrap-secret";
 
-fn client(server: &Server, token: &str) -> s2_sdk::S2 {
+pub(crate) fn client(server: &Server, token: &str) -> s2_sdk::S2 {
     let endpoints = S2Endpoints::for_endpoint(&server.endpoint()).unwrap();
     let config = S2Config::new(token)
         .with_endpoints(endpoints)

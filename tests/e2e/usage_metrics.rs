@@ -2,7 +2,7 @@
 //! set counts what the test did, survives a restart, follows trims, and is scoped by tokens
 //! under `--auth`; bad time ranges get 422.
 
-use crate::support::{http, temp_dir, unique_basin, Server};
+use crate::support::{basin_with_stream, http, temp_dir, unique_basin, Server};
 use s2_sdk::types::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -161,23 +161,8 @@ async fn usage_counts_what_clients_did_and_survives_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let stream_storage = |name: &'static str| {
-        let s2 = s2.clone();
-        let b = b.clone();
-        async move {
-            let m = s2
-                .get_stream_metrics(GetStreamMetricsInput::new(
-                    b.parse().unwrap(),
-                    name.parse().unwrap(),
-                    StreamMetricSet::Storage(recent_range()),
-                ))
-                .await
-                .unwrap();
-            last_gauge(&m)
-        }
-    };
-    assert_eq!(stream_storage("fast").await, 540.0);
-    assert_eq!(stream_storage("slow").await, 50.0);
+    assert_eq!(stream_storage_of(&s2, &b, "fast").await, 540.0);
+    assert_eq!(stream_storage_of(&s2, &b, "slow").await, 50.0);
     let active = s2
         .get_account_metrics(GetAccountMetricsInput::new(AccountMetricSet::ActiveBasins(
             recent_range(),
@@ -283,24 +268,10 @@ async fn bad_ranges_are_refused() {
 async fn tokens_scope_usage_metrics() {
     const ADMIN: &str = "admin-bootstrap-secret";
     let server = Server::start(&["--auth", "--auth-token", ADMIN]);
-    let client = |token: &str| {
-        let endpoints = S2Endpoints::for_endpoint(&server.endpoint()).unwrap();
-        s2_sdk::S2::new(S2Config::new(token).with_endpoints(endpoints)).unwrap()
-    };
+    let client = |token: &str| crate::access_tokens::client(&server, token);
     let admin = client(ADMIN);
-    let mine = unique_basin("mine");
-    let theirs = unique_basin("theirs");
-    for b in [&mine, &theirs] {
-        admin
-            .create_basin(CreateBasinInput::new(b.parse().unwrap()))
-            .await
-            .unwrap();
-        admin
-            .basin(b.parse().unwrap())
-            .create_stream(CreateStreamInput::new("s".parse().unwrap()))
-            .await
-            .unwrap();
-    }
+    let (mine, _) = basin_with_stream(&admin, "mine", "s").await;
+    let (theirs, _) = basin_with_stream(&admin, "theirs", "s").await;
     let scope =
         AccessTokenScopeInput::from_ops([Operation::GetBasinMetrics, Operation::GetAccountMetrics])
             .with_basins(BasinMatcher::Exact(mine.parse().unwrap()));
