@@ -489,6 +489,37 @@ mod tests {
     }
 
     #[test]
+    fn cpu_per_mib_is_for_saturated_appends_only() {
+        let result = |workload: &str| WorkloadResult {
+            workload: workload.into(),
+            params: serde_json::Value::Null,
+            measured_secs: 6.0,
+            mib_per_sec: 100.0,
+            records_per_sec: 0.0,
+            figures: Default::default(),
+            latencies: Vec::new(),
+            errors: 0,
+            first_error: None,
+            generator: crate::report::GeneratorCost {
+                cpu_secs: 1.0,
+                wall_secs: 10.0,
+                cores_used: 0.1,
+                machine_cores: 2,
+                warning: None,
+            },
+            server: None,
+        };
+        let cost = crate::report::ServerCost {
+            cpu_secs: 5.0,
+            ..Default::default()
+        };
+        // 5 s of CPU over 100 MiB/s for 10 s: 5 ms per MiB.
+        assert_eq!(cpu_ms_per_mib(&result("append"), &cost), Some(5.0));
+        assert_eq!(cpu_ms_per_mib(&result("latency"), &cost), None);
+        assert_eq!(cpu_ms_per_mib(&result("catch-up"), &cost), None);
+    }
+
+    #[test]
     fn legends_are_short() {
         assert_eq!(short("latency, 1 MiB/s offered"), "latency 1 MiB/s");
         assert_eq!(

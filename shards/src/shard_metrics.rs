@@ -111,6 +111,8 @@ pub struct ShardMetrics {
     pub follow_hubs: Cell,
     /// S2S and SSE sessions open on this shard's connections.
     pub sessions: Cell,
+    /// Usage counts dropped because the shard's usage meter was full (`usage_meter`).
+    pub usage_dropped: Cell,
 }
 
 impl Default for ShardMetrics {
@@ -131,6 +133,7 @@ impl Default for ShardMetrics {
             follow_hub_bytes: Cell::default(),
             follow_hubs: Cell::default(),
             sessions: Cell::default(),
+            usage_dropped: Cell::default(),
         }
     }
 }

@@ -12,8 +12,9 @@
 //! - bytes are metered bytes (s2's record size), appended or sent to readers.
 //!
 //! Bounded: at most [`PENDING_MAX`] (basin, minute) rows wait for a flush and at most
-//! [`SEEN_MAX`] (connection, stream) pairs are remembered per minute; past the first bound
-//! counts are dropped (and counted in `dropped`), past the second each append counts as an op.
+//! [`SEEN_MAX`] (connection, stream) pairs are remembered per minute. Past the first bound
+//! counts are dropped (and counted: `strand_shard_usage_dropped_total`); past the second
+//! each append counts as an op.
 
 use crate::kv::usage::MinuteUsage;
 use std::cell::RefCell;
@@ -38,7 +39,7 @@ pub struct UsageMeter {
     /// (origin, partition, stream id) that appended in `seen_minute`.
     seen: HashSet<(u64, u32, u64)>,
     seen_minute: u32,
-    pub dropped: u64,
+    dropped: u64,
 }
 
 thread_local! {
@@ -69,6 +70,7 @@ impl UsageMeter {
         if !rows.contains_key(basin) {
             if full {
                 self.dropped += 1;
+                crate::shard_metrics::with(|m| m.usage_dropped.add(1));
                 return None;
             }
             self.pending_rows += 1;
@@ -224,11 +226,6 @@ pub(crate) fn peek(
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// Counts dropped because the pending map was full.
-pub fn dropped() -> u64 {
-    with(|m| m.dropped).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
     let shards = cluster.shard_metrics();
     let depths = cluster.inbox_depths();
     type Value = fn(&ShardMetrics) -> u64;
-    let scalars: [(&str, &str, &str, Value); 10] = [
+    let scalars: [(&str, &str, &str, Value); 11] = [
         (
             "strand_shard_rounds_total",
             "counter",
@@ -144,6 +144,12 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
             "counter",
             "Rounds in which a partition's write failed.",
             |m| m.rounds_failed.get(),
+        ),
+        (
+            "strand_shard_usage_dropped_total",
+            "counter",
+            "Usage counts dropped because the shard's usage meter was full.",
+            |m| m.usage_dropped.get(),
         ),
         (
             "strand_shard_storage_call_errors_total",
