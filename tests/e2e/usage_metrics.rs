@@ -335,6 +335,13 @@ fn the_cli_reads_usage_metrics() {
     );
     let out = ok(&[&["get-basin-metrics", &b, "append-ops"], &range[..]].concat());
     assert!(out.contains("express") && out.contains("standard"), "{out}");
+    // `s2 read` is a read session: one streaming op, and the bytes it delivered.
+    ok(&["read", &uri, "--seq-num", "0", "--count", "3"]);
+    let out = ok(&[&["get-basin-metrics", &b, "read-ops"], &range[..]].concat());
+    let streaming = out.split("streaming").nth(1).unwrap_or_default();
+    assert!(streaming.contains(" 1 "), "{out}");
+    let out = ok(&[&["get-basin-metrics", &b, "read-throughput"], &range[..]].concat());
+    assert!(out.contains(" 39 "), "{out}");
     let out = ok(&[&["get-account-metrics", "active-basins"], &range[..]].concat());
     assert!(out.contains(&b), "{out}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
