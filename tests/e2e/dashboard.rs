@@ -127,6 +127,13 @@ async fn dashboard_renders_live_data_in_chromium() {
     );
     assert!(dom.contains(&format!(r#"data-basin="{b}""#)), "{dom}");
     assert!(!dom.contains(r#"class="error""#), "{dom}");
+    // The basin page shows its usage: the two records' metered bytes (25 + 26), one op.
+    let out = headless(&["--dump-dom", &format!("{base}/basins/{b}")]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains(r#"data-stream="events""#), "{dom}");
+    assert!(dom.contains(r#"<dd id="usage-appended">51</dd>"#), "{dom}");
+    assert!(dom.contains(r#"<dd id="usage-append-ops">1</dd>"#), "{dom}");
+    assert!(!dom.contains(r#"class="error""#), "{dom}");
     // The stream page shows its tail and records.
     let stream_url = format!("{base}/basins/{b}/streams/events");
     let out = headless(&["--dump-dom", &stream_url]);

@@ -94,8 +94,12 @@ async function streamsPage(basin) {
   const list = el('tbody');
   const status = el('div');
   const config = el('pre', { class: 'mono muted' });
+  const usage = el('div', {}, el('p', { class: 'muted' }, 'Loading…'));
   const refresh = async () => {
     status.replaceChildren();
+    // A token without the basin-metrics operation still sees the rest of the page.
+    const shown = usageOf(basin).then((u) => usage.replaceChildren(usageList(u)),
+      () => usage.replaceChildren(el('p', { class: 'muted' }, 'Usage unavailable.')));
     try {
       const { streams } = await api('GET', '/v1/streams', { basin });
       list.replaceChildren(...streams.map((s) => el('tr', { 'data-stream': s.name },
@@ -110,6 +114,7 @@ async function streamsPage(basin) {
       if (!streams.length) list.append(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No streams yet.')));
       config.textContent = JSON.stringify(await api('GET', `/v1/basins/${enc(basin)}`), null, 2);
     } catch (e) { status.append(errorBox(e)); }
+    await shown;
   };
   const name = el('input', { placeholder: 'stream name', required: '' });
   const form = el('form', { onsubmit: async (ev) => {
@@ -120,9 +125,34 @@ async function streamsPage(basin) {
   card.append(el('div', { class: 'crumbs' }, link('/dashboard/', 'Basins'), ' / ', basin),
     el('h1', {}, basin), form, status,
     el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Stream'), el('th', {}, 'Created'), el('th', {}, ''), el('th', {}, ''))), list),
+    el('h2', {}, 'Usage, last hour'), usage,
     el('h2', {}, 'Configuration'), config);
   root.replaceChildren(card);
   await refresh();
+}
+
+// The basin's usage over the last hour (`/v1/metrics`): sums of its accumulations, and the
+// latest stored bytes.
+async function usageOf(basin) {
+  const end = Math.floor(Date.now() / 1000) + 1;
+  const range = `start=${end - 3600}&end=${end}`;
+  const set = (name) => api('GET', `/v1/metrics/${enc(basin)}?set=${name}&${range}`);
+  const sum = (m) => m.values.reduce((t, v) => t + (v.accumulation?.values || []).reduce((s, [, x]) => s + x, 0), 0);
+  const [appended, read, appends, reads, storage] = await Promise.all(
+    ['append-throughput', 'read-throughput', 'append-ops', 'read-ops', 'storage'].map(set));
+  const points = storage.values[0]?.gauge?.values || [];
+  return {
+    appended: sum(appended), read: sum(read), appends: sum(appends), reads: sum(reads),
+    stored: points.length ? points[points.length - 1][1] : 0,
+  };
+}
+
+function usageList(u) {
+  const row = (id, label, value) => [el('dt', {}, label), el('dd', { id }, value)];
+  return el('dl', { class: 'usage' },
+    row('usage-appended', 'Appended bytes', u.appended), row('usage-append-ops', 'Append ops', u.appends),
+    row('usage-read', 'Read bytes', u.read), row('usage-read-ops', 'Read ops', u.reads),
+    row('usage-stored', 'Stored bytes', u.stored));
 }
 
 function recordRow(r) {
