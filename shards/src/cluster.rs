@@ -401,15 +401,7 @@ impl Cluster {
         key: Option<EncryptionKey>,
     ) -> Result<AppendAck, ShardError> {
         let p = self.stream_partition(&basin, &stream);
-        let op = Box::new(AppendOp {
-            basin,
-            stream,
-            input,
-            commands,
-            key,
-            sequenced: None,
-            origin,
-        });
+        let op = AppendOp::new(basin, stream, (input, commands), key, origin, None);
         self.call(p, |r| Op::Append(op, r)).await
     }
 
@@ -428,15 +420,7 @@ impl Cluster {
     ) -> Result<StagedAppend, ShardError> {
         let p = self.stream_partition(&basin, &stream);
         let (seq_tx, seq_rx) = oneshot::channel();
-        let op = Box::new(AppendOp {
-            basin,
-            stream,
-            input,
-            commands,
-            key,
-            sequenced: Some(seq_tx),
-            origin,
-        });
+        let op = AppendOp::new(basin, stream, (input, commands), key, origin, Some(seq_tx));
         let ack = self.send_op(p, |r| Op::Append(op, r))?;
         Ok(StagedAppend {
             sequenced: seq_rx,

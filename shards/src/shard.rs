@@ -114,6 +114,27 @@ pub(crate) struct AppendOp {
     pub origin: crate::usage_meter::Origin,
 }
 
+impl AppendOp {
+    pub(crate) fn new(
+        basin: BasinName,
+        stream: StreamName,
+        (input, commands): (AppendInput, Vec<Option<Command>>),
+        key: Option<protocol::encryption::EncryptionKey>,
+        origin: crate::usage_meter::Origin,
+        sequenced: Option<oneshot::Sender<()>>,
+    ) -> Box<AppendOp> {
+        Box::new(AppendOp {
+            basin,
+            stream,
+            input,
+            commands,
+            key,
+            sequenced,
+            origin,
+        })
+    }
+}
+
 pub(crate) struct CreateStream {
     pub basin: BasinName,
     pub stream: StreamName,
