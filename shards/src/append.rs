@@ -230,7 +230,7 @@ impl Partition {
             records,
             reply,
         };
-        pipeline.submit(self.id, self.db(), fill, ack, admission, express);
+        pipeline.submit(self, fill, ack, admission, express);
         if let Some(s) = sequenced {
             let _ = s.send(());
         }

@@ -140,11 +140,15 @@ pub struct PendingAck {
 struct RoundPart {
     partition: PartitionId,
     db: Arc<Db>,
+    /// Metered bytes of this part's appends.
+    bytes: usize,
     appends: Vec<(StreamKey, u64, Fill)>,
 }
 
 struct Round {
     parts: Vec<RoundPart>,
+    /// Each part's partition pacer, in `parts` order (kept apart: parts cross threads).
+    pacers: Vec<Rc<crate::write_pacer::WritePacer>>,
     acks: Vec<PendingAck>,
     /// Metered bytes admitted for this round's appends.
     bytes: usize,
@@ -261,8 +265,7 @@ impl AppendPipeline {
     /// Adds one sequenced append (its puts already in `batch`) to the open round.
     pub fn submit(
         &self,
-        partition: PartitionId,
-        db: &Arc<Db>,
+        to: &crate::partition::Partition,
         fill: impl FnOnce(&mut WriteBatch) + Send + 'static,
         ack: PendingAck,
         admission: Admission,
@@ -270,9 +273,11 @@ impl AppendPipeline {
     ) {
         let bytes = admission.bytes;
         std::mem::forget(admission); // the round now owns these bytes
+        let partition = to.id;
         let mut open = self.open.borrow_mut();
         let round = open.get_or_insert_with(|| Round {
             parts: Vec::new(),
+            pacers: Vec::new(),
             acks: Vec::new(),
             bytes: 0,
             express: false,
@@ -287,13 +292,16 @@ impl AppendPipeline {
             None => {
                 round.parts.push(RoundPart {
                     partition,
-                    db: db.clone(),
+                    db: to.db().clone(),
+                    bytes: 0,
                     appends: Vec::new(),
                 });
+                round.pacers.push(to.pacer.clone());
                 round.parts.last_mut().expect("just pushed")
             }
         };
         part.appends.push((ack.stream, ack.epoch, Box::new(fill)));
+        part.bytes += bytes;
         round.acks.push(ack);
         round.bytes += bytes;
         round.express |= express;
@@ -331,6 +339,22 @@ impl AppendPipeline {
                     continue;
                 }
             }
+            // A partition whose L0 is high holds the round back (`write_pacer`); the
+            // round meanwhile gathers more appends.
+            let now = Instant::now();
+            let paced = p.open.borrow().as_ref().map_or(Duration::ZERO, |r| {
+                r.pacers
+                    .iter()
+                    .map(|pacer| pacer.delay(now))
+                    .max()
+                    .unwrap_or_default()
+            });
+            if !paced.is_zero() {
+                crate::shard_metrics::with(|m| m.rounds_paced.add(1));
+                drop(p);
+                crate::runtime::sleep(paced).await;
+                continue;
+            }
             if p.rounds_inflight.get() >= ROUNDS_INFLIGHT_MAX {
                 let wait = p.capacity.listen();
                 drop(p);
@@ -343,7 +367,11 @@ impl AppendPipeline {
     }
 
     fn dispatch(self: &Rc<Self>, mut round: Round) {
-        self.last_dispatch.set(Some(Instant::now()));
+        let now = Instant::now();
+        self.last_dispatch.set(Some(now));
+        for (part, pacer) in round.parts.iter().zip(&round.pacers) {
+            pacer.dispatched(part.bytes, now);
+        }
         let no = self.next_round.get();
         self.next_round.set(no + 1);
         self.rounds_inflight.set(self.rounds_inflight.get() + 1);

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fault_store;
 mod follow_hub;
 pub mod kv;
+mod l0_watch;
 mod lifecycle;
 pub mod limits;
 pub mod liveness;
@@ -32,6 +33,7 @@ pub mod stream_state;
 pub mod token_ops;
 pub mod usage_meter;
 pub mod usage_ops;
+mod write_pacer;
 
 pub use basin_ops::{BasinEntry, NameRange, Page, Provision};
 pub use cluster::{Cluster, StagedAppend};

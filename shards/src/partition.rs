@@ -34,6 +34,8 @@ pub type StreamTable = BTreeMap<BasinName, BTreeMap<StreamName, StreamMeta>>;
 pub struct Partition {
     pub id: PartitionId,
     db: Arc<Db>,
+    /// Slows this partition's rounds while its L0 is high (`write_pacer`).
+    pub(crate) pacer: Rc<crate::write_pacer::WritePacer>,
     storage: StorageRuntime,
     pub(crate) clock: SharedClock,
     pub(crate) meta_lock: futures::lock::Mutex<()>,
@@ -115,6 +117,10 @@ impl Partition {
         let path = crate::store::partition_path(&base_path, id);
         let closed = Arc::new(std::sync::OnceLock::new());
         let watch_closed = closed.clone();
+        let pace_above = crate::l0_watch::pace_above(crate::l0_watch::l0_full_at(&settings));
+        let l0 = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let watched = l0.clone();
+        let deadline = storage.deadline();
         let (db, loaded) = storage
             .run(async move {
                 let db = Db::builder(path, store)
@@ -125,6 +131,13 @@ impl Partition {
                     .build()
                     .await?;
                 let loaded = load_metadata(&db).await?;
+                let db = Arc::new(db);
+                tokio::spawn(crate::l0_watch::watch_l0(
+                    db.clone(),
+                    watched,
+                    pace_above,
+                    deadline,
+                ));
                 let mut status = db.subscribe();
                 tokio::spawn(async move {
                     let reason = match status.wait_for(|s| s.close_reason.is_some()).await {
@@ -141,13 +154,14 @@ impl Partition {
                         }
                     }
                 });
-                Ok::<_, ShardError>((Arc::new(db), loaded))
+                Ok::<_, ShardError>((db, loaded))
             })
             .await
             .map_err(|_| ShardError::Unavailable("storage runtime lost while opening"))??;
         Ok(Partition {
             id,
             db,
+            pacer: Rc::new(crate::write_pacer::WritePacer::new(l0, pace_above)),
             storage,
             clock,
             meta_lock: futures::lock::Mutex::new(()),

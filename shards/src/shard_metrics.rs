@@ -101,6 +101,8 @@ pub struct ShardMetrics {
     pub rounds: Cell,
     /// Rounds in which some partition's part failed.
     pub rounds_failed: Cell,
+    /// Times the dispatcher held a round back for a partition whose L0 was high.
+    pub rounds_paced: Cell,
     /// Storage calls under the deadline (reads, stream loads, metadata writes, deletions).
     pub storage_call_seconds: Histogram,
     pub storage_call_errors: Cell,
@@ -125,6 +127,7 @@ impl Default for ShardMetrics {
             round_seconds: Histogram::new(FINE_LATENCY_BOUNDS),
             rounds: Cell::default(),
             rounds_failed: Cell::default(),
+            rounds_paced: Cell::default(),
             storage_call_seconds: Histogram::new(FINE_LATENCY_BOUNDS),
             storage_call_errors: Cell::default(),
             storage_call_timeouts: Cell::default(),

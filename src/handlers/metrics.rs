@@ -132,7 +132,7 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
     let shards = cluster.shard_metrics();
     let depths = cluster.inbox_depths();
     type Value = fn(&ShardMetrics) -> u64;
-    let scalars: [(&str, &str, &str, Value); 11] = [
+    let scalars: [(&str, &str, &str, Value); 12] = [
         (
             "strand_shard_rounds_total",
             "counter",
@@ -144,6 +144,12 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
             "counter",
             "Rounds in which a partition's write failed.",
             |m| m.rounds_failed.get(),
+        ),
+        (
+            "strand_shard_rounds_paced_total",
+            "counter",
+            "Times a round was held back because a partition's L0 was high (write pacing).",
+            |m| m.rounds_paced.get(),
         ),
         (
             "strand_shard_usage_dropped_total",
