@@ -5,7 +5,9 @@
 #   bench/ab.sh RUNS STREAMS SECONDS 'name|binary|env|args' 'name|binary|env|args' ...
 #
 # Each variant is a server binary with extra environment (space-separated VAR=value) and
-# extra flags; `STORE=local` runs each on a fresh local root instead of in memory. Prints a
+# extra flags; `STORE=local` runs each on a fresh local root instead of in memory,
+# `WORKLOAD` and `BENCH_ARGS` choose another workload or its flags (for example
+# `WORKLOAD=latency BENCH_ARGS="--rate-mibps 50 --batch-records 8"`). Prints a
 # line per run (MiB/s, server CPU ms per MiB, ack p50/p99/p99.9/max) and the medians.
 set -euo pipefail
 runs=$1 streams=$2 secs=$3
@@ -31,8 +33,10 @@ one() { # name binary env args -> appends a result line to $out/name
     done
     local before after
     before=$(awk '{print $14 + $15}' "/proc/$server/stat")
-    "$bench" run append --endpoint "http://127.0.0.1:$port" --streams "$streams" \
-        --batch-records 16 --duration "$secs" --warmup 2 --json "$out/r.json" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    "$bench" run "${WORKLOAD:-append}" --endpoint "http://127.0.0.1:$port" --streams "$streams" \
+        ${BENCH_ARGS:---batch-records 16} --duration "$secs" --warmup 2 --json "$out/r.json" \
+        >/dev/null 2>&1 || true
     after=$(awk '{print $14 + $15}' "/proc/$server/stat")
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
