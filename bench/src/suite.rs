@@ -361,7 +361,14 @@ fn machine() -> serde_json::Value {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // Transparent huge pages change Strand's CPU per MiB by ~20-50% (docs/PERFORMANCE.md):
+    // the bracketed word of the kernel's setting.
+    let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .ok()
+        .and_then(|t| Some(t.split_once('[')?.1.split_once(']')?.0.to_string()))
+        .unwrap_or_else(|| "?".into());
     serde_json::json!({
+        "thp": thp,
         "cpu": model,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "memory_gib": mem_kib as f64 / 1048576.0,
@@ -400,7 +407,7 @@ fn write_results(
         serde_json::to_string_pretty(&json).expect("json"),
     )?;
     let mut md = format!(
-        "# strand-bench suite, {stem}\n\nMachine: {}, {} cores, {:.0} GiB, Linux {}. Reference: {}.\n\
+        "# strand-bench suite, {stem}\n\nMachine: {}, {} cores, {:.0} GiB, Linux {}, transparent huge pages {}. Reference: {}.\n\
          Each row: a fresh server on loopback, {} s warm-up + {} s measured (catch-up: until read).\n\
          Latencies are open-loop and corrected for coordinated omission where the scenario is\n\
          `latency` or `follow`. Suite time {:.0} s.\n\n{table}\n",
@@ -408,6 +415,7 @@ fn write_results(
         machine["cores"],
         machine["memory_gib"].as_f64().unwrap_or(0.0),
         machine["kernel"].as_str().unwrap_or("?"),
+        machine["thp"].as_str().unwrap_or("?"),
         machine["reference"].as_str().unwrap_or("?"),
         base_params(args.quick).warmup,
         base_params(args.quick).duration,
