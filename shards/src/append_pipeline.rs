@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 /// release in order.
 pub const ROUNDS_INFLIGHT_MAX: usize = 4;
 
+/// How often a round held back by a pacer looks again (`write_pacer`).
+const PACE_TICK: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
     /// Metered bytes of appends admitted but not yet answered, per shard.
@@ -154,6 +157,8 @@ struct Round {
     bytes: usize,
     express: bool,
     opened: Instant,
+    /// Held back by a pacer at least once (counted once in `rounds_paced`).
+    held: bool,
 }
 
 /// Held by an append from admission until its bytes join a round (then the round holds
@@ -282,6 +287,7 @@ impl AppendPipeline {
             bytes: 0,
             express: false,
             opened: Instant::now(),
+            held: false,
         });
         let part = match round
             .parts
@@ -350,9 +356,17 @@ impl AppendPipeline {
                     .unwrap_or_default()
             });
             if !paced.is_zero() {
-                crate::shard_metrics::with(|m| m.rounds_paced.add(1));
+                let first_hold = p
+                    .open
+                    .borrow_mut()
+                    .as_mut()
+                    .is_some_and(|r| !std::mem::replace(&mut r.held, true));
+                if first_hold {
+                    crate::shard_metrics::with(|m| m.rounds_paced.add(1));
+                }
                 drop(p);
-                crate::runtime::sleep(paced).await;
+                // In ticks, so a falling L0 (a higher rate, or none) frees the round soon.
+                crate::runtime::sleep(paced.min(PACE_TICK)).await;
                 continue;
             }
             if p.rounds_inflight.get() >= ROUNDS_INFLIGHT_MAX {

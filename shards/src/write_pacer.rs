@@ -65,17 +65,25 @@ impl WritePacer {
     pub fn delay(&self, now: Instant) -> Duration {
         let mut s = self.state.borrow_mut();
         let l0 = self.l0.load(Ordering::Relaxed);
-        if l0 <= self.soft {
-            s.rate = None;
-        } else {
+        let rate = (l0 > self.soft).then(|| {
             let rate = match s.rate {
                 None => s.recent * 0.9,
                 Some(r) if l0 > s.seen_l0 => r * 0.8,
                 Some(r) if l0 < s.seen_l0 => r * 1.25,
                 Some(r) => r,
             };
-            s.rate = Some(rate.max(RATE_MIN));
-        }
+            rate.max(RATE_MIN)
+        });
+        // The wait already owed was priced at the old rate: reprice it at the new one (and
+        // forgive it when pacing ends), so a rising rate or an emptied L0 frees rounds now.
+        s.next_free = match (s.rate, rate) {
+            (Some(old), Some(new)) => {
+                let owed = s.next_free.saturating_duration_since(now);
+                now + owed.mul_f64(old / new)
+            }
+            _ => s.next_free.min(now),
+        };
+        s.rate = rate;
         s.seen_l0 = l0;
         match s.rate {
             Some(_) => s.next_free.saturating_duration_since(now),
@@ -151,14 +159,20 @@ mod tests {
         assert!(wait > Duration::from_millis(100) && wait < Duration::from_millis(130));
         // The L0 grows: slower; it shrinks: faster; under the mark: free.
         l0.store(10, Ordering::Relaxed);
-        p.delay(now);
+        let slower = p.delay(now);
         assert!((p.rate().unwrap() - start * 0.8).abs() < 1.0);
+        // What was owed is repriced at each new rate.
+        assert!(slower.abs_diff(wait.mul_f64(1.25)) < Duration::from_millis(1));
         l0.store(9, Ordering::Relaxed);
-        p.delay(now);
+        let again = p.delay(now);
         assert!((p.rate().unwrap() - start).abs() < 1.0);
+        assert!(again.abs_diff(wait) < Duration::from_millis(1));
         l0.store(8, Ordering::Relaxed);
         assert_eq!(p.delay(now), Duration::ZERO);
         assert_eq!(p.rate(), None);
+        // Pacing again later owes nothing from before.
+        l0.store(9, Ordering::Relaxed);
+        assert_eq!(p.delay(now), Duration::ZERO);
     }
 
     #[test]
