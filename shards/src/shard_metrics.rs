@@ -101,7 +101,7 @@ pub struct ShardMetrics {
     pub rounds: Cell,
     /// Rounds in which some partition's part failed.
     pub rounds_failed: Cell,
-    /// Times the dispatcher held a round back for a partition whose L0 was high.
+    /// Rounds the dispatcher held back for a partition whose L0 was high.
     pub rounds_paced: Cell,
     /// Storage calls under the deadline (reads, stream loads, metadata writes, deletions).
     pub storage_call_seconds: Histogram,

@@ -148,7 +148,7 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
         (
             "strand_shard_rounds_paced_total",
             "counter",
-            "Times a round was held back because a partition's L0 was high (write pacing).",
+            "Rounds held back because a partition's L0 was high (write pacing).",
             |m| m.rounds_paced.get(),
         ),
         (
