@@ -4,7 +4,8 @@
 //! `/v1/access-tokens`. A missing, unknown or expired token is 401 `authn`; an operation or
 //! resource outside the token's scope is 403 `permission_denied`. Listings show only what
 //! the scope covers. Tokens are looked up on partition 0 and cached per shard for at most
-//! [`CACHE_TTL`], so a revocation takes effect everywhere within that.
+//! [`CACHE_TTL`]; a revocation through this process drops every shard's cached tokens at
+//! once ([`note_revocation`]).
 
 use crate::http::Request;
 use protocol::access::{AccessTokenInfo, Operation, Scope};
@@ -12,6 +13,7 @@ use protocol::error::{ApiError, ErrorCode};
 use shards::Cluster;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,8 +141,26 @@ fn unauthenticated(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Authn, message)
 }
 
-/// What a shard learned of a secret (its token, or that it has none), and when.
-type Learned = (Option<Arc<AccessTokenInfo>>, Instant);
+/// What a shard learned of a token, when, and at which revocation count.
+type Learned = (Option<Arc<AccessTokenInfo>>, Instant, u64);
+
+/// Revocations made through this process so far: a cached token learned before the latest
+/// one is looked up again, so a revoked token stops working at once on every shard.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Called once a revocation is durable.
+pub fn note_revocation() {
+    REVOCATIONS.fetch_add(1, Ordering::AcqRel);
+}
+
+fn revocations() -> u64 {
+    REVOCATIONS.load(Ordering::Acquire)
+}
+
+/// Whether what was learned at `at`, at revocation count `seen`, still holds.
+fn fresh(at: Instant, seen: u64) -> bool {
+    at.elapsed() < CACHE_TTL && seen == revocations()
+}
 
 thread_local! {
     /// This shard's recent lookups of real tokens, by secret digest.
@@ -192,12 +212,14 @@ pub async fn authenticate(
     let cached = CACHE.with(|c| {
         c.borrow()
             .get(&digest)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(t, _)| t.clone())
+            .filter(|(_, at, seen)| fresh(*at, *seen))
+            .map(|(t, _, _)| t.clone())
     });
     let token = match cached {
         Some(t) => t,
         None => {
+            // Read before the lookup: a revocation racing it leaves the entry stale.
+            let seen = revocations();
             let t = cluster
                 .token_for_secret(secret)
                 .await
@@ -207,12 +229,12 @@ pub async fn authenticate(
                 Some(_) => CACHE.with(|c| {
                     let mut c = c.borrow_mut();
                     if c.len() >= CACHE_ENTRIES_MAX {
-                        c.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                        c.retain(|_, (_, at, seen)| fresh(*at, *seen));
                         if c.len() >= CACHE_ENTRIES_MAX {
                             c.clear();
                         }
                     }
-                    c.insert(digest.clone(), (t.clone(), Instant::now()));
+                    c.insert(digest.clone(), (t.clone(), Instant::now(), seen));
                 }),
                 None => UNKNOWN.with(|u| {
                     let mut u = u.borrow_mut();
@@ -251,14 +273,15 @@ pub async fn still_valid(cluster: &Cluster, caller: &Caller) -> Result<(), ApiEr
     let Some(digest) = &t.digest else {
         return Ok(());
     };
-    let fresh = CACHE.with(|c| {
+    let known = CACHE.with(|c| {
         c.borrow()
             .get(digest)
-            .is_some_and(|(_, at)| at.elapsed() < CACHE_TTL)
+            .is_some_and(|(_, at, seen)| fresh(*at, *seen))
     });
-    if fresh {
+    if known {
         return Ok(());
     }
+    let seen = revocations();
     let found = cluster
         .token_for_digest(digest.clone())
         .await
@@ -267,7 +290,7 @@ pub async fn still_valid(cluster: &Cluster, caller: &Caller) -> Result<(), ApiEr
         Some(info) => {
             CACHE.with(|c| {
                 c.borrow_mut()
-                    .insert(digest.clone(), (Some(Arc::new(info)), Instant::now()))
+                    .insert(digest.clone(), (Some(Arc::new(info)), Instant::now(), seen))
             });
             Ok(())
         }

@@ -99,6 +99,7 @@ pub async fn revoke(cluster: &Cluster, id: &str) -> HandlerResult {
         .into_owned();
     validate_id(&id).map_err(ApiError::bad_path)?;
     cluster.revoke_access_token(id).await.map_err(from_shard)?;
+    crate::auth::note_revocation();
     Ok(Response::with_body(
         StatusCode::NO_CONTENT,
         "application/json",
