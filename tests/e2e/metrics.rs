@@ -113,15 +113,23 @@ async fn metrics_follow_appends_rounds_and_sessions() {
     assert!(over_shards(&during, "strand_shard_window_bytes", 2) > 0.0);
     assert!(over_shards(&during, "strand_shard_round_seconds_count", 2) >= 1.0);
     assert!(over_shards(&during, "strand_shard_storage_call_seconds_count", 2) >= 1.0);
-    assert_eq!(over_shards(&during, "strand_shard_inbox_depth", 2), 0.0);
+    // A message can be on its way to a shard at the instant of a scrape (the session's
+    // next read, a timer): the gauge is checked for being idle at the end.
+    assert!(over_shards(&during, "strand_shard_inbox_depth", 2) < 64.0);
     assert!(during.contains("# TYPE strand_shard_round_seconds histogram"));
 
-    // The session's slot is given back once it ends.
+    // The session's slot is given back once it ends, and idle inboxes are empty.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while over_shards(&scrape(&server), "strand_shard_sessions", 2) != 0.0 {
+    loop {
+        let text = scrape(&server);
+        if over_shards(&text, "strand_shard_sessions", 2) == 0.0
+            && over_shards(&text, "strand_shard_inbox_depth", 2) == 0.0
+        {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "session still counted"
+            "session still counted or inbox not drained"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
