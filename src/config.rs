@@ -79,7 +79,7 @@ pub struct Args {
     pub path: String,
 
     /// The server's memory budget in bytes, split so every large holder has its share: a
-    /// quarter for SlateDB memtables (over partitions), a quarter for SlateDB block and
+    /// quarter for SlateDB memtables (over partitions), an eighth for SlateDB block and
     /// metadata caches (over shards), a sixteenth each for appends in flight and the
     /// window of recent records (over shards), an eighth for what connections and sessions
     /// hold for clients (over shards), the rest for working memory. The flags below

@@ -18,6 +18,7 @@ mod l0_watch;
 mod lifecycle;
 pub mod limits;
 pub mod liveness;
+pub mod memory_store;
 pub mod notify;
 pub mod object_store_metrics;
 pub mod partition;

@@ -2,7 +2,6 @@
 //! bucket), one SlateDB database per partition under `<path>/<partition>/`, and a small
 //! layout object `<path>/strand-layout.json` that fixes the partition count forever.
 
-use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -81,7 +80,7 @@ fn build_object_store(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> 
 
 fn build_uncounted(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
     match kind {
-        StoreKind::Memory => Ok(Arc::new(InMemory::new())),
+        StoreKind::Memory => Ok(Arc::new(crate::memory_store::MemoryStore::new())),
         StoreKind::Custom(store) => Ok(store.clone()),
         StoreKind::Local(dir) => {
             std::fs::create_dir_all(dir)
