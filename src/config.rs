@@ -87,6 +87,14 @@ pub struct Args {
     #[arg(long, default_value_t = 2 << 30)]
     pub memory_bytes: u64,
 
+    /// With the in-memory store (no --local-root or --bucket), the bytes it may hold: at
+    /// that point appends of records are refused with 503 until trims, deletions, retention
+    /// and garbage collection free room (command records still go through). The store holds
+    /// every record plus SlateDB's garbage, so a long load test would otherwise end with the
+    /// machine out of memory. Default: half of the machine's physical memory.
+    #[arg(long)]
+    pub memory_store_bytes: Option<u64>,
+
     /// Metered bytes of appends in flight per shard (admitted, not yet durable). Past it,
     /// appends wait up to 10 s, then fail with 429 `rate_limited`. Bounds memory under any
     /// offered load; larger lets more appends share a flush. Default: a sixteenth of
@@ -177,6 +185,24 @@ impl Args {
         (self.memory_bytes / divisor / shards.max(1) as u64) as usize
     }
 
+    /// The in-memory store's capacity: the flag, or half of physical memory.
+    pub fn memory_store_capacity(&self) -> u64 {
+        self.memory_store_bytes.unwrap_or_else(|| {
+            // SAFETY: sysconf has no preconditions; a failure returns -1, caught below.
+            let (pages, size) = unsafe {
+                (
+                    libc::sysconf(libc::_SC_PHYS_PAGES),
+                    libc::sysconf(libc::_SC_PAGESIZE),
+                )
+            };
+            if pages > 0 && size > 0 {
+                (pages as u64).saturating_mul(size as u64) / 2
+            } else {
+                8 << 30
+            }
+        })
+    }
+
     /// Appends in flight per shard: the flag, or its share (at least one full batch).
     pub fn append_inflight_per_shard(&self, shards: usize) -> usize {
         self.append_inflight_bytes
@@ -211,6 +237,9 @@ impl Args {
         // shares and the bound cannot hold (tests/e2e/memory.rs).
         if self.memory_bytes < 512 << 20 {
             return Err("--memory-bytes must be at least 512 MiB".into());
+        }
+        if self.memory_store_bytes.is_some_and(|b| b < 64 << 20) {
+            return Err("--memory-store-bytes must be at least 64 MiB".into());
         }
         if self.append_inflight_bytes.is_some_and(|b| b < 1024 * 1024) {
             return Err("--append-inflight-bytes must be at least 1 MiB (one full batch)".into());

@@ -75,6 +75,7 @@ fn run(args: config::Args) -> Result<(), String> {
             kind,
             path: args.path.clone(),
             partitions_on_init: args.partitions,
+            memory_store_bytes: args.memory_store_capacity(),
         },
         storage_memory: shards::store::StorageMemory {
             unflushed_bytes: args.memory_bytes / 4,

@@ -52,3 +52,6 @@ mod access_tokens;
 
 #[path = "e2e/usage_metrics.rs"]
 mod usage_metrics;
+
+#[path = "e2e/memory_store.rs"]
+mod memory_store;

@@ -38,6 +38,12 @@ impl Partition {
             Sealing::RequestKey(key) => RecordCipher::resolve(meta.cipher, key.as_ref())?,
             Sealing::CommandsOnly => None,
         };
+        if pipeline.memory_store_full() && commands.iter().any(Option::is_none) {
+            return Err(ShardError::Unavailable(
+                "the in-memory store is full (--memory-store-bytes): trim or delete streams, \
+                 or wait for retention",
+            ));
+        }
         let metered = input.metered_size();
         crate::shard_metrics::with(|m| {
             m.append_batch_records.observe(input.records.len() as f64);

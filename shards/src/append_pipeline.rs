@@ -196,6 +196,8 @@ pub struct AppendPipeline {
     /// The open round has work.
     work: Notify,
     window: RefCell<WindowBudget>,
+    /// With the in-memory store: how full it is (appends of records stop while it is full).
+    memory_room: Option<crate::memory_store::StoreRoom>,
 }
 
 /// The shard-wide bound on windows: every record pushed into some stream's window is
@@ -211,10 +213,15 @@ impl AppendPipeline {
         &self.config
     }
 
-    pub fn new(storage: StorageRuntime, config: PipelineConfig) -> Rc<AppendPipeline> {
+    pub fn new(
+        storage: StorageRuntime,
+        config: PipelineConfig,
+        memory_room: Option<crate::memory_store::StoreRoom>,
+    ) -> Rc<AppendPipeline> {
         let p = Rc::new(AppendPipeline {
             storage,
             config,
+            memory_room,
             open: RefCell::new(None),
             last_dispatch: Cell::new(None),
             next_round: Cell::new(0),
@@ -231,6 +238,13 @@ impl AppendPipeline {
         });
         spawn_local(Self::dispatcher(Rc::downgrade(&p))).detach();
         p
+    }
+
+    /// The in-memory store holds its capacity: appends of records are refused (503) until
+    /// trims, deletions, retention and garbage collection free room. Command records still
+    /// go through, so a client can trim its way out.
+    pub fn memory_store_full(&self) -> bool {
+        self.memory_room.as_ref().is_some_and(|r| r.is_full())
     }
 
     /// Waits for room for `bytes` of appends; fails after the admission timeout.

@@ -32,6 +32,7 @@ struct Inner {
     partition_count: u32,
     liveness: Arc<crate::liveness::Liveness>,
     metrics: Vec<Arc<ShardMetrics>>,
+    memory_room: Option<crate::memory_store::StoreRoom>,
 }
 
 impl Cluster {
@@ -40,6 +41,7 @@ impl Cluster {
         partition_count: u32,
         liveness: Arc<crate::liveness::Liveness>,
         metrics: Vec<Arc<ShardMetrics>>,
+        memory_room: Option<crate::memory_store::StoreRoom>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -47,8 +49,15 @@ impl Cluster {
                 partition_count,
                 liveness,
                 metrics,
+                memory_room,
             }),
         }
+    }
+
+    /// With the in-memory store: the bytes it holds and the capacity appends stop at.
+    pub fn memory_store(&self) -> Option<(u64, u64)> {
+        let room = self.inner.memory_room.as_ref()?;
+        Some((room.held(), room.capacity()))
     }
 
     /// Each shard's metrics, by shard id.

@@ -75,6 +75,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Starts the shards, opens every partition, and returns once all are ready.
 pub fn start(config: ShardsConfig) -> Result<Running, String> {
     let factory = ObjectStoreFactory::new(&config.store.kind)?;
+    let memory_room = factory.memory_room(config.store.memory_store_bytes);
     let layout = {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -105,6 +106,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         layout.partition_count,
         liveness.clone(),
         metrics.clone(),
+        memory_room.clone(),
     );
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(ShardId, Result<(), String>)>();
     let mut running = Running {
@@ -138,6 +140,7 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
         };
         let (cluster, ready) = (cluster.clone(), ready_tx.clone());
         let pipeline_config = config.pipeline;
+        let memory_room = memory_room.clone();
         let alive = liveness.shard_guard(id);
         let shard_metrics = metrics[id].clone();
         let thread = runtime::shard_thread(format!("shard-{id}"), cpu, move || async move {
@@ -152,7 +155,8 @@ pub fn start(config: ShardsConfig) -> Result<Running, String> {
             match partitions {
                 Ok(partitions) => {
                     let _ = ready.send((id, Ok(())));
-                    let pipeline = append_pipeline::AppendPipeline::new(storage, pipeline_config);
+                    let pipeline =
+                        append_pipeline::AppendPipeline::new(storage, pipeline_config, memory_room);
                     Shard::new(id, partitions, cluster, pipeline).pump(rx).await;
                 }
                 Err(e) => {

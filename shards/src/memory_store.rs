@@ -23,6 +23,7 @@ use object_store::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 const STORE: &str = "Memory";
@@ -116,9 +117,25 @@ impl Object {
 struct State {
     next_e_tag: u64,
     objects: BTreeMap<Path, Arc<Object>>,
+    /// The bytes of every object, mirrored where appends can read it without the lock.
+    held: Arc<AtomicU64>,
 }
 
 impl State {
+    /// Every change to `objects` goes through here, so `held` stays their sum.
+    fn insert(&mut self, location: &Path, object: Object) {
+        self.held.fetch_add(object.len(), Ordering::Relaxed);
+        if let Some(old) = self.objects.insert(location.clone(), Arc::new(object)) {
+            self.held.fetch_sub(old.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&mut self, location: &Path) {
+        if let Some(old) = self.objects.remove(location) {
+            self.held.fetch_sub(old.len(), Ordering::Relaxed);
+        }
+    }
+
     fn take_e_tag(&mut self) -> u64 {
         let t = self.next_e_tag;
         self.next_e_tag += 1;
@@ -135,6 +152,14 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A view of how full the store is against `capacity` bytes, for admission.
+    pub fn room(&self, capacity: u64) -> StoreRoom {
+        StoreRoom {
+            held: self.read_state().held.clone(),
+            capacity,
+        }
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -201,16 +226,14 @@ impl ObjectStore for MemoryStore {
     ) -> Result<PutResult> {
         let mut state = self.write_state();
         let e_tag = state.next_e_tag;
-        let object = Arc::new(Object::new(payload, e_tag, opts.attributes));
+        let object = Object::new(payload, e_tag, opts.attributes);
         match opts.mode {
-            PutMode::Overwrite => {
-                state.objects.insert(location.clone(), object);
-            }
+            PutMode::Overwrite => state.insert(location, object),
             PutMode::Create => {
                 if state.objects.contains_key(location) {
                     return Err(already_exists(location));
                 }
-                state.objects.insert(location.clone(), object);
+                state.insert(location, object);
             }
             PutMode::Update(v) => {
                 let expected = v.e_tag.ok_or_else(|| Error::Generic {
@@ -224,7 +247,7 @@ impl ObjectStore for MemoryStore {
                         source: format!("{existing:?} does not match {expected}").into(),
                     });
                 }
-                state.objects.insert(location.clone(), object);
+                state.insert(location, object);
             }
         }
         state.take_e_tag();
@@ -285,7 +308,7 @@ impl ObjectStore for MemoryStore {
         locations
             .map(move |location| {
                 let location = location?;
-                store.write_state().objects.remove(&location);
+                store.write_state().remove(&location);
                 Ok(location)
             })
             .boxed()
@@ -346,8 +369,31 @@ impl ObjectStore for MemoryStore {
         }
         let e_tag = state.take_e_tag();
         let copy = Object::new(source.pieces.clone(), e_tag, source.attributes.clone());
-        state.objects.insert(to.clone(), Arc::new(copy));
+        state.insert(to, copy);
         Ok(())
+    }
+}
+
+/// How full the in-memory store is. Appends are refused while it is full (`append`): the
+/// store itself never refuses a write, because SlateDB treats a failed flush or compaction
+/// as fatal to the database, and its garbage collector and our trims need it to go on.
+#[derive(Debug, Clone)]
+pub struct StoreRoom {
+    held: Arc<AtomicU64>,
+    capacity: u64,
+}
+
+impl StoreRoom {
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.held() >= self.capacity
     }
 }
 
@@ -375,9 +421,7 @@ impl MultipartUpload for Upload {
             e_tag,
             std::mem::take(&mut self.attributes),
         );
-        state
-            .objects
-            .insert(self.location.clone(), Arc::new(object));
+        state.insert(&self.location, object);
         Ok(put_result(e_tag))
     }
 
@@ -455,6 +499,36 @@ mod tests {
         let meta = store.head(&path).await.unwrap();
         assert_eq!(meta.size, 10_000);
         assert!(store.get_range(&path, 10_000..10_001).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn room_counts_what_objects_hold() {
+        let store = MemoryStore::new();
+        let room = store.room(10);
+        let (a, b) = (Path::from("a"), Path::from("b"));
+        store
+            .put(&a, Bytes::from_static(b"12345678").into())
+            .await
+            .unwrap();
+        assert_eq!((room.held(), room.is_full()), (8, false));
+        store
+            .put(&a, Bytes::from_static(b"1234").into())
+            .await
+            .unwrap();
+        assert_eq!(room.held(), 4);
+        let mut upload = store.put_multipart(&b).await.unwrap();
+        upload
+            .put_part(Bytes::from_static(b"123456").into())
+            .await
+            .unwrap();
+        assert_eq!(room.held(), 4, "parts count once completed");
+        upload.complete().await.unwrap();
+        assert_eq!((room.held(), room.is_full()), (10, true));
+        store.copy(&b, &a).await.unwrap();
+        assert_eq!(room.held(), 12);
+        store.delete(&a).await.unwrap();
+        store.delete(&b).await.unwrap();
+        assert_eq!((room.held(), room.is_full()), (0, false));
     }
 
     #[tokio::test]

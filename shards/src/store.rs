@@ -28,6 +28,8 @@ pub struct StoreConfig {
     pub path: String,
     /// Partition count written at first initialisation; ignored afterwards.
     pub partitions_on_init: u32,
+    /// With the in-memory store: appends are refused (503) while it holds this many bytes.
+    pub memory_store_bytes: u64,
 }
 
 /// The persisted layout. Versioned so a future format can be told apart.
@@ -52,18 +54,30 @@ pub const PARTITIONS_MAX: u32 = 256;
 pub struct ObjectStoreFactory {
     kind: StoreKind,
     shared: Option<Arc<dyn ObjectStore>>,
+    memory: Option<crate::memory_store::MemoryStore>,
 }
 
 impl ObjectStoreFactory {
     pub fn new(kind: &StoreKind) -> Result<Self, String> {
-        let shared = match kind {
-            StoreKind::Bucket(_) => None,
-            _ => Some(build_object_store(kind)?),
+        let (shared, memory) = match kind {
+            StoreKind::Bucket(_) => (None, None),
+            StoreKind::Memory => {
+                let m = crate::memory_store::MemoryStore::new();
+                let counted = crate::object_store_metrics::CountingStore::wrap(Arc::new(m.clone()));
+                (Some(counted), Some(m))
+            }
+            _ => (Some(build_object_store(kind)?), None),
         };
         Ok(Self {
             kind: kind.clone(),
             shared,
+            memory,
         })
+    }
+
+    /// With the in-memory store, how full it is against `capacity` bytes.
+    pub fn memory_room(&self, capacity: u64) -> Option<crate::memory_store::StoreRoom> {
+        self.memory.as_ref().map(|m| m.room(capacity))
     }
 
     pub fn store(&self) -> Result<Arc<dyn ObjectStore>, String> {
@@ -333,7 +347,10 @@ mod tests {
         let gc = |kind: &StoreKind| {
             let s = slatedb_settings(kind, memory, 8).unwrap();
             let gc = s.garbage_collector_options.unwrap();
-            (gc.wal_options.unwrap().min_age, gc.compacted_options.unwrap().min_age)
+            (
+                gc.wal_options.unwrap().min_age,
+                gc.compacted_options.unwrap().min_age,
+            )
         };
         let (wal, compacted) = gc(&StoreKind::Memory);
         assert_eq!(wal, Duration::from_secs(5));

@@ -221,6 +221,23 @@ fn render_shard_series(out: &mut String, cluster: &shards::Cluster) {
     for (i, d) in depths.iter().enumerate() {
         let _ = writeln!(out, "strand_shard_inbox_depth{{shard=\"{i}\"}} {d}");
     }
+    if let Some((held, capacity)) = cluster.memory_store() {
+        for (name, help, v) in [
+            (
+                "strand_memory_store_bytes",
+                "Bytes the in-memory store holds (records and SlateDB's garbage).",
+                held,
+            ),
+            (
+                "strand_memory_store_capacity_bytes",
+                "--memory-store-bytes: appends of records are refused at it.",
+                capacity,
+            ),
+        ] {
+            header(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+    }
     type Pick = fn(&ShardMetrics) -> &Histogram;
     let histograms: [(&str, &str, Pick); 2] = [
         (

@@ -50,6 +50,7 @@ pub fn start_with(
             kind: StoreKind::Custom(store),
             path: BASE.into(),
             partitions_on_init: PARTITIONS,
+            memory_store_bytes: u64::MAX,
         },
         storage_memory: strand_shards::store::StorageMemory {
             unflushed_bytes: 64 << 20,
