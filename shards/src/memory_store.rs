@@ -264,6 +264,7 @@ impl ObjectStore for MemoryStore {
             location: location.clone(),
             attributes: opts.attributes,
             pieces: Vec::new(),
+            completed: false,
         }))
     }
 
@@ -362,8 +363,13 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        let source = self.object(from)?;
+        // Looked up under the write lock, so a copy cannot revive an object deleted meanwhile.
         let mut state = self.write_state();
+        let source = state
+            .objects
+            .get(from)
+            .cloned()
+            .ok_or_else(|| not_found(from))?;
         if matches!(options.mode, CopyMode::Create) && state.objects.contains_key(to) {
             return Err(already_exists(to));
         }
@@ -375,8 +381,9 @@ impl ObjectStore for MemoryStore {
 }
 
 /// How full the in-memory store is. Appends are refused while it is full (`append`): the
-/// store itself never refuses a write, because SlateDB treats a failed flush or compaction
-/// as fatal to the database, and its garbage collector and our trims need it to go on.
+/// store itself never refuses a write, because SlateDB retries a failed put or closes the
+/// database, and its garbage collector and our trims need writes to go on. A soft bound:
+/// uploads still in progress count once complete.
 #[derive(Debug, Clone)]
 pub struct StoreRoom {
     held: Arc<AtomicU64>,
@@ -404,6 +411,7 @@ struct Upload {
     location: Path,
     attributes: Attributes,
     pieces: Vec<Bytes>,
+    completed: bool,
 }
 
 #[async_trait]
@@ -414,6 +422,13 @@ impl MultipartUpload for Upload {
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
+        // A second completion would otherwise write an empty object over the first.
+        if std::mem::replace(&mut self.completed, true) {
+            return Err(Error::Generic {
+                store: STORE,
+                source: "upload already completed".into(),
+            });
+        }
         let mut state = self.store.write_state();
         let e_tag = state.take_e_tag();
         let object = Object::new(
@@ -471,6 +486,7 @@ mod tests {
         upload.put_part(part_b.into()).await.unwrap();
         upload.put_part(part_c.into()).await.unwrap();
         upload.complete().await.unwrap();
+        assert!(upload.complete().await.is_err(), "completed twice");
 
         // Inside one piece: the stored part itself, not a copy.
         let inside = store.get_range(&path, 100..2000).await.unwrap();

@@ -94,7 +94,8 @@ fn build_object_store(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> 
 
 fn build_uncounted(kind: &StoreKind) -> Result<Arc<dyn ObjectStore>, String> {
     match kind {
-        StoreKind::Memory => Ok(Arc::new(crate::memory_store::MemoryStore::new())),
+        // Built once, in `ObjectStoreFactory::new`, so that its capacity counts every write.
+        StoreKind::Memory => Err("the in-memory store is built by the factory".into()),
         StoreKind::Custom(store) => Ok(store.clone()),
         StoreKind::Local(dir) => {
             std::fs::create_dir_all(dir)
