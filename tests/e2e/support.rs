@@ -407,10 +407,33 @@ impl Drop for Moto {
     }
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system's temp dir, removed when dropped: also when the test
+/// panics, so a failing run of a test that writes gigabytes does not leave them behind.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(unique_basin(&format!("strand-{name}")));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 pub fn repo_root() -> &'static Path {
