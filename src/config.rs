@@ -92,7 +92,7 @@ pub struct Args {
     /// and garbage collection free room (command records still go through). The store holds
     /// every record plus SlateDB's garbage, so a long load test would otherwise end with the
     /// machine out of memory. Default: half of the machine's physical memory.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["local_root", "bucket"])]
     pub memory_store_bytes: Option<u64>,
 
     /// Metered bytes of appends in flight per shard (admitted, not yet durable). Past it,
@@ -266,5 +266,30 @@ impl Args {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_store_capacity_is_for_the_in_memory_store_only() {
+        let parse = |args: &[&str]| Args::try_parse_from([&["strand"], args].concat());
+        let args = parse(&[]).unwrap();
+        assert!(
+            args.memory_store_capacity() >= 64 << 20,
+            "half of physical memory"
+        );
+        let args = parse(&["--memory-store-bytes", "1073741824"]).unwrap();
+        assert_eq!(args.memory_store_capacity(), 1 << 30);
+        assert!(args.validate().is_ok());
+        let tiny = parse(&["--memory-store-bytes", "1000"]).unwrap();
+        assert!(tiny
+            .validate()
+            .unwrap_err()
+            .contains("--memory-store-bytes"));
+        assert!(parse(&["--memory-store-bytes", "1073741824", "--local-root", "/x"]).is_err());
+        assert!(parse(&["--memory-store-bytes", "1073741824", "--bucket", "b"]).is_err());
     }
 }

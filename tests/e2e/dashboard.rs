@@ -147,7 +147,8 @@ async fn dashboard_renders_live_data_in_chromium() {
 
     // A screenshot of it: a PNG of the asked size with real content (a blank page of this
     // size compresses to a few KiB).
-    let shot = temp_dir("dashboard-shot").join("stream.png");
+    let shot_dir = temp_dir("dashboard-shot");
+    let shot = shot_dir.join("stream.png");
     let out = headless(&[
         "--window-size=1100,600",
         &format!("--screenshot={}", shot.display()),
