@@ -69,3 +69,36 @@ async fn a_full_in_memory_store_refuses_records_and_keeps_what_it_acked() {
     let (status, _) = http(server.port, "GET", "/health", &[], "");
     assert_eq!(status, 200);
 }
+
+/// In memory SlateDB's garbage goes within seconds (decision 0014): once a partition's
+/// memtable reaches L0, its WAL SSTs are deleted and the store shrinks, where SlateDB's
+/// defaults would keep them for 5-15 minutes.
+#[tokio::test]
+async fn in_memory_garbage_is_collected_within_seconds() {
+    let server = Server::start(&[]);
+    let s2 = no_retry_client(&server);
+    let (_, stream) = basin_with_stream(&s2, "mem-gc", "s").await;
+    let body = "y".repeat(100 * 1024);
+    // ~60 MiB: past one L0 SST (32 MiB at the default budget), so the WAL behind it is garbage.
+    for _ in 0..60 {
+        let records = (0..10).map(|_| AppendRecord::new(body.clone()).unwrap());
+        let batch = AppendRecordBatch::try_from_iter(records).unwrap();
+        stream.append(AppendInput::new(batch)).await.unwrap();
+    }
+    let deletes = |text: &str| gauge(text, "strand_object_store_requests_total{op=\"delete\"}");
+    let (_, text) = http(server.port, "GET", "/metrics", &[], "");
+    let (deleted_before, peak) = (deletes(&text), gauge(&text, "strand_memory_store_bytes"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, text) = http(server.port, "GET", "/metrics", &[], "");
+        let held = gauge(&text, "strand_memory_store_bytes");
+        if deletes(&text) > deleted_before && held < peak {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no garbage collected in 30 s: {held} bytes held (peak {peak})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
