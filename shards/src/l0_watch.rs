@@ -1,6 +1,6 @@
 //! Watches a partition's L0 for the write pacer, and keeps its view fresh while it is high.
 //!
-//! SlateDB (0.17) turns a frozen memtable into an L0 SST only while the L0 has a free slot
+//! SlateDB (0.18) turns a frozen memtable into an L0 SST only while the L0 has a free slot
 //! (`l0_max_ssts`, and `l0_max_ssts_per_key` for overlapping SSTs; ours always overlap,
 //! since every round rewrites a stream's position key). The compactor frees slots by
 //! writing a new manifest, but the writer sees that manifest only at its next poll

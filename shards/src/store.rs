@@ -322,14 +322,15 @@ mod tests {
         });
     }
 
+    const BUDGET: StorageMemory = StorageMemory {
+        unflushed_bytes: 128 << 20,
+        cache_bytes: 128 << 20,
+    };
+
     #[test]
     fn compaction_polls_are_prompt_and_cheaper_on_a_bucket() {
-        let memory = StorageMemory {
-            unflushed_bytes: 128 << 20,
-            cache_bytes: 128 << 20,
-        };
         let polls = |kind: &StoreKind| {
-            let s = slatedb_settings(kind, memory, 8).unwrap();
+            let s = slatedb_settings(kind, BUDGET, 8).unwrap();
             let c = s.compactor_options.unwrap();
             (c.poll_interval, c.worker.unwrap().compactions_poll_interval)
         };
@@ -341,12 +342,8 @@ mod tests {
 
     #[test]
     fn in_memory_garbage_goes_promptly_and_elsewhere_at_slatedbs_pace() {
-        let memory = StorageMemory {
-            unflushed_bytes: 128 << 20,
-            cache_bytes: 128 << 20,
-        };
         let gc = |kind: &StoreKind| {
-            let s = slatedb_settings(kind, memory, 8).unwrap();
+            let s = slatedb_settings(kind, BUDGET, 8).unwrap();
             let gc = s.garbage_collector_options.unwrap();
             (
                 gc.wal_options.unwrap().min_age,
