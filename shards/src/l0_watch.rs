@@ -38,7 +38,16 @@ pub async fn watch_l0(db: Arc<Db>, l0: Arc<AtomicUsize>, high: usize, deadline: 
     loop {
         let (closed, count) = {
             let s = status.borrow_and_update();
-            (s.close_reason.is_some(), s.current_manifest.l0().len())
+            (
+                s.close_reason.is_some(),
+                s.current_manifest
+                    .segments()
+                    .iter()
+                    .map(|seg| seg.l0().len())
+                    .chain([s.current_manifest.l0().len()])
+                    .max()
+                    .unwrap_or(0),
+            )
         };
         if closed {
             return;

@@ -123,13 +123,23 @@ impl Partition {
         let deadline = storage.deadline();
         let (db, loaded) = storage
             .run(async move {
-                let db = Db::builder(path, store)
+                let segmented = crate::kv::segments::use_segments(&path, &store).await?;
+                if !segmented {
+                    tracing::info!(
+                        partition = id,
+                        "partition created before key-type segments: opened unsegmented"
+                    );
+                }
+                let mut builder = Db::builder(path, store)
                     .with_settings(settings)
                     // The shard's cache, within the memory budget; the id keeps this
                     // partition's entries apart.
-                    .with_db_cache(cache, u64::from(id))
-                    .build()
-                    .await?;
+                    .with_db_cache(cache, u64::from(id));
+                if segmented {
+                    builder =
+                        builder.with_segment_extractor(Arc::new(crate::kv::segments::KeyType));
+                }
+                let db = builder.build().await?;
                 let loaded = load_metadata(&db).await?;
                 let db = Arc::new(db);
                 tokio::spawn(crate::l0_watch::watch_l0(

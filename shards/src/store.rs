@@ -276,6 +276,7 @@ pub fn slatedb_settings(
     };
     let mut compactor = s.compactor_options.take().unwrap_or_default();
     compactor.poll_interval = poll;
+    compactor.enable_trivial_move = true;
     if let Some(worker) = compactor.worker.as_mut() {
         worker.compactions_poll_interval = poll;
     }

@@ -60,7 +60,11 @@ fn stored_keys(store: &Arc<dyn ObjectStore>) -> (usize, usize) {
         let (mut records, mut index) = (0, 0);
         for p in 0..PARTITIONS {
             let path = strand_shards::store::partition_path(BASE, p);
-            let db = slatedb::Db::open(path, store.clone()).await.unwrap();
+            let db = slatedb::Db::builder(path, store.clone())
+                .with_segment_extractor(Arc::new(strand_shards::kv::segments::KeyType))
+                .build()
+                .await
+                .unwrap();
             for (ordinal, count) in [(4u8, &mut records), (6u8, &mut index)] {
                 let mut it = db.scan(vec![ordinal]..vec![ordinal + 1]).await.unwrap();
                 while it.next().await.unwrap().is_some() {

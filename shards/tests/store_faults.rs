@@ -176,7 +176,9 @@ fn a_partition_fenced_by_another_writer_answers_503_and_says_so() {
         .unwrap();
     let intruder = rt
         .block_on(
-            slatedb::Db::builder(strand_shards::store::partition_path(BASE, p), inner).build(),
+            slatedb::Db::builder(strand_shards::store::partition_path(BASE, p), inner)
+                .with_segment_extractor(Arc::new(strand_shards::kv::segments::KeyType))
+                .build(),
         )
         .expect("second writer opens");
 

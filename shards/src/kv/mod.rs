@@ -23,6 +23,7 @@
 pub mod access_token;
 pub mod basin_meta;
 pub mod record;
+pub mod segments;
 pub mod stream_id_counter;
 pub mod stream_meta;
 pub mod stream_position;
