@@ -1,8 +1,10 @@
 //! Watches a partition's L0 for the write pacer, and keeps its view fresh while it is high.
 //!
-//! SlateDB (0.18) turns a frozen memtable into an L0 SST only while the L0 has a free slot
-//! (`l0_max_ssts`, and `l0_max_ssts_per_key` for overlapping SSTs; ours always overlap,
-//! since every round rewrites a stream's position key). The compactor frees slots by
+//! SlateDB (0.18) turns a frozen memtable into L0 SSTs only while the L0 of each tree
+//! (key type, decision 0015) it writes has a free slot (`l0_max_ssts`, and
+//! `l0_max_ssts_per_key` for overlapping SSTs; the position tree's always overlap, since
+//! every round rewrites a stream's position key). The count published is the fullest
+//! tree's. The compactor frees slots by
 //! writing a new manifest, but the writer sees that manifest only at its next poll
 //! (`manifest_poll_interval`, 10 s here so idle partitions cost few GETs): until then a full
 //! L0 stays full to the writer, and the pacer would go on slowing writes that compaction

@@ -252,8 +252,8 @@ pub fn slatedb_settings(
         // slots stalled writes for seconds (p99 ack ~8 s, 26 MiB/s); 64 MiB and 16 slots
         // keep the compactor ahead. Smaller when the memory budget says so (see above).
         l0_sst_size_bytes: l0,
-        // Our L0 SSTs always overlap (each round rewrites a stream's position key), so the
-        // per-key bound is the one that binds; at SlateDB's default of 8, one stream at
+        // The position tree's L0 SSTs always overlap (each round rewrites a stream's
+        // position key), so the per-key bound is the one that binds; at SlateDB's default of 8, one stream at
         // saturation filled it while a compaction ran and writes froze for 1-3 s. 32 slots,
         // with writes paced from 16 (`write_pacer`), turn that freeze into slower acks.
         l0_max_ssts: 32,
@@ -276,6 +276,9 @@ pub fn slatedb_settings(
     };
     let mut compactor = s.compactor_options.take().unwrap_or_default();
     compactor.poll_interval = poll;
+    // Compactions of SSTs that do not overlap move them instead of rewriting them: with
+    // each key type in its own tree (`kv::segments`), one stream's records are never
+    // rewritten (decision 0015).
     compactor.enable_trivial_move = true;
     if let Some(worker) = compactor.worker.as_mut() {
         worker.compactions_poll_interval = poll;

@@ -15,6 +15,8 @@
 //! | 0x09    | `09 id_be8 minute_be4`                  | stored-bytes sample        | usage sampler    |
 //! | 0x0A    | `0A id_be8`                             | collected bytes            | record collection|
 //!
+//! Each ordinal is its own SlateDB segment, and so its own LSM tree ([`segments`]).
+//!
 //! Basin names never contain NUL, so `basin 00 stream` sorts by basin, then stream, bytewise,
 //! which is exactly the API's listing order. Stream metadata carries a partition-local `id`,
 //! so record keys stay short; ids come from a durable counter and are never reused, so a
