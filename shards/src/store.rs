@@ -253,9 +253,10 @@ pub fn slatedb_settings(
         // keep the compactor ahead. Smaller when the memory budget says so (see above).
         l0_sst_size_bytes: l0,
         // The position tree's L0 SSTs always overlap (each round rewrites a stream's
-        // position key), so the per-key bound is the one that binds; at SlateDB's default of 8, one stream at
-        // saturation filled it while a compaction ran and writes froze for 1-3 s. 32 slots,
-        // with writes paced from 16 (`write_pacer`), turn that freeze into slower acks.
+        // position key), so the per-key bound is the one that binds; at SlateDB's default
+        // of 8, one stream at saturation filled it while a compaction ran and writes froze
+        // for 1-3 s. 32 slots, with writes paced from 16 (`write_pacer`), turn that freeze
+        // into slower acks.
         l0_max_ssts: 32,
         l0_max_ssts_per_key: 32,
         // Bounds each partition's unflushed memory; past it SlateDB applies backpressure.

@@ -62,7 +62,7 @@ fn l0_and_segments(store: &Arc<dyn ObjectStore>, p: u32) -> (usize, bool) {
             .chain([m.l0().len()])
             .max()
             .unwrap_or(0);
-        (l0, !m.segments().is_empty())
+        (l0, m.segment_extractor_name().is_some())
     })
 }
 
