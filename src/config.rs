@@ -114,6 +114,13 @@ pub struct Args {
     #[arg(long, default_value_t = 20_000)]
     pub storage_deadline_ms: u64,
 
+    /// A partition's share of an append round with at least this many bytes is written as
+    /// one object of its own, SlateDB keeping pointers to it: much less CPU per byte, one
+    /// more object-store round trip for that round. Smaller shares stay in SlateDB. 0 keeps
+    /// every record in SlateDB.
+    #[arg(long, default_value_t = 65_536, value_name = "BYTES")]
+    pub data_object_min_bytes: u64,
+
     /// Milliseconds an idle connection is kept (HTTP/1.1 between requests, HTTP/2 with no
     /// open stream).
     #[arg(long, default_value_t = 300_000)]

@@ -70,6 +70,10 @@ fn run(args: config::Args) -> Result<(), String> {
             state_idle: std::time::Duration::from_secs(shards::limits::STATE_IDLE_SECS),
             lifecycle_tick: std::time::Duration::from_millis(args.lifecycle_tick_ms),
             usage_flush: std::time::Duration::from_millis(args.usage_flush_ms.clamp(100, 600_000)),
+            data_object_min: match args.data_object_min_bytes {
+                0 => usize::MAX,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            },
         },
         store: StoreConfig {
             kind,

@@ -188,8 +188,15 @@ impl Partition {
         if let (Some(c), Some(nonces)) = (&cipher, nonces) {
             c.seal_all(basin, stream, &mut records, nonces);
         }
-        let mut puts: Vec<([u8; 17], Bytes)> = Vec::with_capacity(records.len());
-        for (r, before) in records.iter_mut().zip(befores) {
+        // Each record: key, value, timestamp, bytes before, metered size.
+        let mut puts: Vec<([u8; 17], Bytes, u64, u64, u32)> = Vec::with_capacity(records.len());
+        let ends: Vec<u64> = befores
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([appended_bytes])
+            .collect();
+        for ((r, before), end) in records.iter_mut().zip(befores).zip(ends) {
             let value = Bytes::from(kv::record::encode_value(
                 r.timestamp,
                 before,
@@ -201,15 +208,41 @@ impl Partition {
                 r.headers = headers;
                 r.body = body;
             }
-            puts.push((kv::record::key(id, r.seq_num), value));
+            puts.push((
+                kv::record::key(id, r.seq_num),
+                value,
+                r.timestamp,
+                before,
+                (end - before) as u32,
+            ));
         }
         let expires_at = match ttl {
             Ttl::ExpireAfterMillis(ms) => now_ms.saturating_add(ms),
             _ => u64::MAX,
         };
-        let fill = move |batch: &mut slatedb::WriteBatch| {
+        let fill = move |batch: &mut slatedb::WriteBatch,
+                         data: &mut crate::append_pipeline::DataObject| {
             let options = PutOptions { ttl };
-            for (k, v) in puts {
+            if !data.inline {
+                if let Some(last) = puts.last() {
+                    let (_, seq) = kv::record::decode_key(&last.0).expect("a record key");
+                    data.note(id, seq, expires_at);
+                }
+            }
+            for (k, v, timestamp, before, metered) in puts {
+                let v = if data.inline {
+                    v
+                } else {
+                    let len = v.len() as u32;
+                    let offset = data.push(v);
+                    let pointer = kv::record::Pointer {
+                        object: data.id,
+                        offset,
+                        len,
+                        metered,
+                    };
+                    Bytes::from(kv::record::encode_pointer(timestamp, before, pointer))
+                };
                 batch.put_bytes_with_options(Bytes::copy_from_slice(&k), v, &options);
             }
             // Expires with the records it points at.

@@ -66,6 +66,10 @@ pub struct PipelineConfig {
     pub lifecycle_tick: Duration,
     /// How often each shard persists its usage counters and samples stored bytes (`usage`).
     pub usage_flush: Duration,
+    /// A partition's part of a round with at least this many metered bytes writes its
+    /// records as one data object, SlateDB holding pointers (decision 0016); smaller parts
+    /// keep them inline. `usize::MAX`: always inline.
+    pub data_object_min: usize,
 }
 
 /// A stream in the pipeline: its partition and id (ids are per partition).
@@ -120,8 +124,75 @@ type Taint = Arc<std::sync::Mutex<TaintMap>>;
 /// A round's outcome waiting for its turn to be released.
 type Finished = (RoundOutcome, Round);
 
-/// One append's puts, applied to its partition's batch when the round writes.
-type Fill = Box<dyn FnOnce(&mut WriteBatch) + Send>;
+/// One append's puts, applied to its partition's batch when the round writes; its record
+/// bytes go to the part's data object unless the part is small (decision 0016).
+type Fill = Box<dyn FnOnce(&mut WriteBatch, &mut DataObject) + Send>;
+
+/// The next data object id, process-wide. Seeded at each partition's open past the clock
+/// and past every object the partition holds ([`seed_object_ids`]), so ids never repeat,
+/// even across restarts with a clock that stepped back.
+static NEXT_OBJECT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Data object ids from now on are above `at_least` and the clock.
+pub fn seed_object_ids(at_least: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    NEXT_OBJECT.fetch_max(now.max(at_least), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Offsets in a data object are 32-bit: a larger part stays inline.
+const DATA_OBJECT_MAX: usize = 1 << 31;
+
+/// A round's record bytes for one partition, PUT as one object before the batch that
+/// points into it is written (decision 0016).
+pub struct DataObject {
+    pub id: u64,
+    pub inline: bool,
+    pieces: Vec<bytes::Bytes>,
+    len: u64,
+    entries: Vec<crate::kv::data_object::Entry>,
+}
+
+impl DataObject {
+    fn new(inline: bool) -> DataObject {
+        DataObject {
+            id: NEXT_OBJECT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            inline,
+            pieces: Vec::new(),
+            len: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Notes that `stream_id` has records up to `last_seq` here, expiring at `expires_at`.
+    pub fn note(&mut self, stream_id: u64, last_seq: u64, expires_at: u64) {
+        match self.entries.iter_mut().find(|e| e.stream_id == stream_id) {
+            Some(e) => {
+                e.last_seq = e.last_seq.max(last_seq);
+                e.expires_at = e.expires_at.max(expires_at);
+            }
+            None => self.entries.push(crate::kv::data_object::Entry {
+                stream_id,
+                last_seq,
+                expires_at,
+            }),
+        }
+    }
+
+    /// Adds `value`; returns its offset in the object.
+    pub fn push(&mut self, value: bytes::Bytes) -> u32 {
+        let at = self.len;
+        self.len += value.len() as u64;
+        self.pieces.push(value);
+        at as u32
+    }
+}
+
+/// Where partition `path`'s data object `id` lives.
+pub fn data_path(path: &str, id: u64) -> slatedb::object_store::path::Path {
+    slatedb::object_store::path::Path::from(format!("{path}/data/{id:020}"))
+}
 
 /// One append waiting for its round.
 pub struct PendingAck {
@@ -143,6 +214,8 @@ pub struct PendingAck {
 struct RoundPart {
     partition: PartitionId,
     db: Arc<Db>,
+    store: Arc<dyn slatedb::object_store::ObjectStore>,
+    path: String,
     /// Metered bytes of this part's appends.
     bytes: usize,
     appends: Vec<(StreamKey, u64, Fill)>,
@@ -285,7 +358,7 @@ impl AppendPipeline {
     pub fn submit(
         &self,
         to: &crate::partition::Partition,
-        fill: impl FnOnce(&mut WriteBatch) + Send + 'static,
+        fill: impl FnOnce(&mut WriteBatch, &mut DataObject) + Send + 'static,
         ack: PendingAck,
         admission: Admission,
         express: bool,
@@ -313,6 +386,8 @@ impl AppendPipeline {
                 round.parts.push(RoundPart {
                     partition,
                     db: to.db().clone(),
+                    store: to.store.clone(),
+                    path: to.path.clone(),
                     bytes: 0,
                     appends: Vec::new(),
                 });
@@ -409,10 +484,11 @@ impl AppendPipeline {
         let parts: Vec<RoundPart> = round.parts.drain(..).collect();
         let storage = self.storage.clone();
         let (taint, deadline) = (self.taint.clone(), self.config.storage_deadline);
+        let data_min = self.config.data_object_min;
         let write = async move {
             storage
                 .run(write_round(
-                    no, previous, parts, written_tx, taint, deadline,
+                    no, previous, parts, written_tx, taint, deadline, data_min,
                 ))
                 .await
         };
@@ -595,6 +671,7 @@ async fn write_round(
     written: oneshot::Sender<()>,
     taint: Taint,
     deadline: Duration,
+    data_min: usize,
 ) -> RoundOutcome {
     if let Some(prev) = previous {
         if prev.await.is_err() {
@@ -616,6 +693,7 @@ async fn write_round(
         let mut taint = taint.lock().unwrap_or_else(|e| e.into_inner());
         for part in parts {
             let mut batch = WriteBatch::new();
+            let mut data = DataObject::new(part.bytes < data_min || part.bytes >= DATA_OBJECT_MAX);
             let mut streams = Vec::new();
             for (stream, epoch, fill) in part.appends {
                 match taint.failed.get(&stream) {
@@ -631,16 +709,54 @@ async fn write_round(
                 if !streams.contains(&(stream, epoch)) {
                     streams.push((stream, epoch));
                 }
-                fill(&mut batch);
+                fill(&mut batch, &mut data);
+            }
+            if !data.pieces.is_empty() {
+                // The object's catalogue entry goes with the pointers into it.
+                batch.put(
+                    crate::kv::data_object::key(data.id),
+                    crate::kv::data_object::encode_value(&data.entries),
+                );
             }
             if !streams.is_empty() {
-                batches.push((part.partition, part.db, batch));
+                batches.push((part.partition, part.db, batch, data, part.store, part.path));
                 written_streams.push((part.partition, streams));
             }
         }
     }
     let mut pending = Vec::with_capacity(batches.len());
-    for (partition, db, batch) in batches {
+    for (partition, db, batch, data, store, path) in batches {
+        // The records' bytes first: a pointer is never durable before what it points at.
+        if !data.pieces.is_empty() {
+            let object = data_path(&path, data.id);
+            let put = store.put_opts(
+                &object,
+                slatedb::object_store::PutPayload::from_iter(data.pieces),
+                slatedb::object_store::PutMode::Create.into(),
+            );
+            let failed = match tokio::time::timeout(deadline, put).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(ShardError::Storage(format!("data object: {e}"))),
+                Err(_) => Some(ShardError::StorageTimeout {
+                    what: "append data",
+                    after: deadline,
+                }),
+            };
+            if let Some(e) = failed {
+                // This part's batch is never written, so its streams are tainted now,
+                // before the next round may write: a later append to them must not be
+                // acknowledged past records that will never exist.
+                let mut t = taint.lock().unwrap_or_else(|e| e.into_inner());
+                for (_, streams) in written_streams.iter().filter(|(p, _)| *p == partition) {
+                    for &(stream, epoch) in streams {
+                        let f = t.failed.entry(stream).or_insert(epoch);
+                        *f = (*f).max(epoch);
+                    }
+                }
+                outcome.failed_parts.insert(partition, e);
+                continue;
+            }
+        }
         match timed(
             "append write",
             deadline,

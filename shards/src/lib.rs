@@ -9,6 +9,7 @@ pub mod append_pipeline;
 pub mod basin_ops;
 pub mod clock;
 pub mod cluster;
+mod data_objects;
 mod deletion;
 pub mod error;
 pub mod fault_store;

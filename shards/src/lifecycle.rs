@@ -123,7 +123,7 @@ impl Partition {
                     }
                     looked += 1;
                     let (_, seq) = kv::record::decode_key(&kv.key).map_err(corrupt)?;
-                    let (ts, _, _) = kv::record::decode_value(&kv.value).map_err(corrupt)?;
+                    let ts = kv::record::timestamp(&kv.value).map_err(corrupt)?;
                     run = Some((seq + 1, ts));
                 }
                 Ok((run, kept))

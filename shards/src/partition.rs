@@ -34,6 +34,9 @@ pub type StreamTable = BTreeMap<BasinName, BTreeMap<StreamName, StreamMeta>>;
 pub struct Partition {
     pub id: PartitionId,
     db: Arc<Db>,
+    /// The store and this partition's path in it, for data objects (decision 0016).
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: String,
     /// Slows this partition's rounds while its L0 is high (`write_pacer`).
     pub(crate) pacer: Rc<crate::write_pacer::WritePacer>,
     storage: StorageRuntime,
@@ -121,6 +124,9 @@ impl Partition {
         let l0 = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let watched = l0.clone();
         let deadline = storage.deadline();
+        let data_store = store.clone();
+        let data_path = path.to_string();
+        let (orphan_store, orphan_path) = (store.clone(), path.to_string());
         let (db, loaded) = storage
             .run(async move {
                 let segmented = crate::kv::segments::use_segments(&path, &store).await?;
@@ -141,6 +147,15 @@ impl Partition {
                 }
                 let db = builder.build().await?;
                 let loaded = load_metadata(&db).await?;
+                let orphans =
+                    crate::data_objects::sweep_orphans(&db, &orphan_store, &orphan_path).await?;
+                if orphans > 0 {
+                    tracing::info!(
+                        partition = id,
+                        orphans,
+                        "deleted data objects of rounds never written"
+                    );
+                }
                 let db = Arc::new(db);
                 tokio::spawn(crate::l0_watch::watch_l0(
                     db.clone(),
@@ -171,6 +186,8 @@ impl Partition {
         Ok(Partition {
             id,
             db,
+            store: data_store,
+            path: data_path,
             pacer: Rc::new(crate::write_pacer::WritePacer::new(l0, pace_above)),
             storage,
             clock,
@@ -512,7 +529,7 @@ impl Partition {
 
     /// The stream's position as sequenced (including what is not yet durable) and as
     /// durable in the object store.
-    async fn read_positions(
+    pub(crate) async fn read_positions(
         &self,
         id: u64,
     ) -> Result<(StoredPosition, StoredPosition), ShardError> {
@@ -547,6 +564,9 @@ impl Partition {
 /// end (`None` for a version 1 record). Sealed records count their plaintext.
 fn bytes_past(value: &bytes::Bytes, sealed: bool) -> Option<u64> {
     let before = kv::record::bytes_before(value)?;
+    if let Some(p) = kv::record::pointer(value) {
+        return Some(before + u64::from(p.metered));
+    }
     let (timestamp, headers, body) = kv::record::decode_value(value).ok()?;
     let r = protocol::records::SequencedRecord {
         seq_num: 0,

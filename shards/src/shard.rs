@@ -517,6 +517,7 @@ async fn delete_stream(
 struct SweepCursors {
     retention: Option<(BasinName, StreamName)>,
     delete_on_empty: Option<(BasinName, StreamName)>,
+    data_objects: crate::data_objects::CollectionCursor,
 }
 
 /// One lifecycle sweep of a partition (see `lifecycle`): expired records deleted from
@@ -527,6 +528,9 @@ async fn sweep_partition(
     cursors: &mut SweepCursors,
 ) {
     let limit = crate::lifecycle::CHECKS_PER_TICK;
+    if let Err(e) = Box::pin(p.collect_data_objects(&mut cursors.data_objects)).await {
+        tracing::debug!(partition = p.id, error = %e, "data-object collection failed");
+    }
     for c in p.retention_candidates(&mut cursors.retention, limit) {
         if let Err(e) = Box::pin(p.collect_expired(&c)).await {
             tracing::debug!(stream = %c.stream, error = %e, "expired-record collection failed");

@@ -14,6 +14,7 @@
 //! | 0x08    | `08 basin 00 minute_be4 shard_be2`      | v1 JSON [`usage`] minute   | each shard       |
 //! | 0x09    | `09 id_be8 minute_be4`                  | stored-bytes sample        | usage sampler    |
 //! | 0x0A    | `0A id_be8`                             | collected bytes            | record collection|
+//! | 0x0B    | `0B object_be8`                         | binary [`data_object`]     | append pipeline  |
 //!
 //! Each ordinal is its own SlateDB segment, and so its own LSM tree ([`segments`]).
 //!
@@ -24,6 +25,7 @@
 
 pub mod access_token;
 pub mod basin_meta;
+pub mod data_object;
 pub mod record;
 pub mod segments;
 pub mod stream_id_counter;
@@ -47,6 +49,7 @@ pub mod ordinal {
     pub const USAGE: u8 = 0x08;
     pub const STORAGE_SAMPLE: u8 = 0x09;
     pub const COLLECTED_BYTES: u8 = 0x0A;
+    pub const DATA_OBJECT: u8 = 0x0B;
 }
 
 /// Version byte in front of every JSON metadata value.

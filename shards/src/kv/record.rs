@@ -3,7 +3,9 @@
 //! version 2 the stream's metered bytes appended before this record (8B BE), then header
 //! count (4B BE), each header as name length (4B BE), name, value length (4B BE), value; then
 //! the body (the rest). Scope: the stream's partition. Immutable; removed by trim, retention
-//! and deletion.
+//! and deletion. A version 3 value is a [`Pointer`] instead (decision 0016): timestamp and
+//! bytes before as in version 2, then where the record's version 2 value is in a data
+//! object; [`decode_value`] refuses it, so readers resolve pointers first.
 //!
 //! The bytes before a record make stored bytes exact however records disappear (our
 //! collection, or SlateDB's compaction dropping expired ones first): a stream stores its
@@ -14,6 +16,55 @@ use bytes::{BufMut, Bytes};
 
 const V1: u8 = 1;
 const V2: u8 = 2;
+/// A pointer into a data object (decision 0016): timestamp, bytes before, object id,
+/// offset, length, metered size. The pointed-to bytes are the record's v2 value.
+const V3: u8 = 3;
+pub const POINTER_LEN: usize = 1 + 8 + 8 + 8 + 4 + 4 + 4;
+
+/// Where a v3 record's value lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pointer {
+    pub object: u64,
+    pub offset: u32,
+    pub len: u32,
+    pub metered: u32,
+}
+
+pub fn encode_pointer(timestamp: u64, bytes_before: u64, p: Pointer) -> Vec<u8> {
+    let mut v = Vec::with_capacity(POINTER_LEN);
+    v.push(V3);
+    v.extend_from_slice(&timestamp.to_be_bytes());
+    v.extend_from_slice(&bytes_before.to_be_bytes());
+    v.extend_from_slice(&p.object.to_be_bytes());
+    v.extend_from_slice(&p.offset.to_be_bytes());
+    v.extend_from_slice(&p.len.to_be_bytes());
+    v.extend_from_slice(&p.metered.to_be_bytes());
+    v
+}
+
+/// The pointer in a v3 value (`None` for values that hold their record).
+pub fn pointer(b: &[u8]) -> Option<Pointer> {
+    if b.first() != Some(&V3) || b.len() != POINTER_LEN {
+        return None;
+    }
+    let u32_at = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    Some(Pointer {
+        object: u64::from_be_bytes(b[17..25].try_into().expect("8 bytes")),
+        offset: u32_at(25),
+        len: u32_at(29),
+        metered: u32_at(33),
+    })
+}
+
+/// A value's timestamp, whatever its version.
+pub fn timestamp(b: &[u8]) -> Result<u64, DecodeError> {
+    match b.get(1..9) {
+        Some(t) if matches!(b[0], V1 | V2 | V3) => {
+            Ok(u64::from_be_bytes(t.try_into().expect("8 bytes")))
+        }
+        _ => Err(bad(b)),
+    }
+}
 
 /// Timestamp, headers and body, sharing the value's buffer.
 pub type DecodedRecord = (u64, Vec<(Bytes, Bytes)>, Bytes);
@@ -101,7 +152,7 @@ pub fn decode_value(b: &Bytes) -> Result<DecodedRecord, DecodeError> {
 /// written before they were kept).
 pub fn bytes_before(b: &[u8]) -> Option<u64> {
     match (b.first(), b.get(9..17)) {
-        (Some(&V2), Some(n)) => Some(u64::from_be_bytes(n.try_into().expect("8 bytes"))),
+        (Some(&V2 | &V3), Some(n)) => Some(u64::from_be_bytes(n.try_into().expect("8 bytes"))),
         _ => None,
     }
 }
@@ -146,6 +197,28 @@ pub fn decode_envelope(b: &Bytes) -> Result<(Vec<(Bytes, Bytes)>, Bytes), Decode
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointers_round_trip_and_share_the_v2_prefix() {
+        let p = Pointer {
+            object: 7,
+            offset: 1 << 20,
+            len: 8192,
+            metered: 8200,
+        };
+        let v = encode_pointer(42, 1000, p);
+        assert_eq!(v.len(), POINTER_LEN);
+        assert_eq!(pointer(&v), Some(p));
+        assert_eq!(timestamp(&v).unwrap(), 42);
+        assert_eq!(bytes_before(&v), Some(1000));
+        assert!(
+            decode_value(&Bytes::from(v)).is_err(),
+            "a pointer is not a record"
+        );
+        let inline = encode_value(42, 1000, &[], b"body");
+        assert_eq!(pointer(&inline), None);
+        assert_eq!(timestamp(&inline).unwrap(), 42);
+    }
 
     #[test]
     fn golden_and_round_trip() {

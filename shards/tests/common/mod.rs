@@ -41,6 +41,7 @@ pub fn start_with(
         state_idle: Duration::from_secs(120),
         lifecycle_tick: Duration::from_secs(60),
         usage_flush: Duration::from_secs(60),
+        data_object_min: 64 << 10,
     };
     tune(&mut pipeline);
     strand_shards::start(strand_shards::ShardsConfig {
