@@ -190,13 +190,9 @@ impl Partition {
         }
         // Each record: key, value, timestamp, bytes before, metered size.
         let mut puts: Vec<([u8; 17], Bytes, u64, u64, u32)> = Vec::with_capacity(records.len());
-        let ends: Vec<u64> = befores
-            .iter()
-            .skip(1)
-            .copied()
-            .chain([appended_bytes])
-            .collect();
-        for ((r, before), end) in records.iter_mut().zip(befores).zip(ends) {
+        for (i, r) in records.iter_mut().enumerate() {
+            let before = befores[i];
+            let after = befores.get(i + 1).copied().unwrap_or(appended_bytes);
             let value = Bytes::from(kv::record::encode_value(
                 r.timestamp,
                 before,
@@ -213,21 +209,19 @@ impl Partition {
                 value,
                 r.timestamp,
                 before,
-                (end - before) as u32,
+                (after - before) as u32,
             ));
         }
         let expires_at = match ttl {
             Ttl::ExpireAfterMillis(ms) => now_ms.saturating_add(ms),
             _ => u64::MAX,
         };
+        let last_seq = end.seq_num - 1;
         let fill = move |batch: &mut slatedb::WriteBatch,
                          data: &mut crate::append_pipeline::DataObject| {
             let options = PutOptions { ttl };
             if !data.inline {
-                if let Some(last) = puts.last() {
-                    let (_, seq) = kv::record::decode_key(&last.0).expect("a record key");
-                    data.note(id, seq, expires_at);
-                }
+                data.note(id, last_seq, expires_at);
             }
             for (k, v, timestamp, before, metered) in puts {
                 let v = if data.inline {

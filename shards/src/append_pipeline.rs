@@ -661,6 +661,15 @@ fn timed<T>(
     }
 }
 
+/// Taints `streams` at their epochs: their appends of that epoch or older are left out (and
+/// fail) until each stream reloads.
+fn mark_failed(taint: &mut TaintMap, streams: &[(StreamKey, u64)]) {
+    for &(stream, epoch) in streams {
+        let e = taint.failed.entry(stream).or_insert(epoch);
+        *e = (*e).max(epoch);
+    }
+}
+
 /// Runs on the storage runtime: wait for the previous round's writes, leave out appends of
 /// tainted streams, then per partition write, flush and await durability, each call under
 /// `deadline`. A part that fails (or times out) keeps its streams tainted.
@@ -743,16 +752,6 @@ async fn write_round(
                 }),
             };
             if let Some(e) = failed {
-                // This part's batch is never written, so its streams are tainted now,
-                // before the next round may write: a later append to them must not be
-                // acknowledged past records that will never exist.
-                let mut t = taint.lock().unwrap_or_else(|e| e.into_inner());
-                for (_, streams) in written_streams.iter().filter(|(p, _)| *p == partition) {
-                    for &(stream, epoch) in streams {
-                        let f = t.failed.entry(stream).or_insert(epoch);
-                        *f = (*f).max(epoch);
-                    }
-                }
                 outcome.failed_parts.insert(partition, e);
                 continue;
             }
@@ -764,6 +763,17 @@ async fn write_round(
         ) {
             Ok(handle) => pending.push((partition, db, handle)),
             Err(e) => drop(outcome.failed_parts.insert(partition, e)),
+        }
+    }
+    // Parts already failed (a data PUT, or a write that erred) taint their streams before
+    // the next round may write: an append of theirs in a later round must not become durable
+    // past records that may never exist.
+    if !outcome.failed_parts.is_empty() {
+        let mut t = taint.lock().unwrap_or_else(|e| e.into_inner());
+        for (partition, streams) in &written_streams {
+            if outcome.failed_parts.contains_key(partition) {
+                mark_failed(&mut t, streams);
+            }
         }
     }
     let _ = written.send(());
@@ -785,12 +795,10 @@ async fn write_round(
     // Settle the doubt this round put on its streams (a later round may have taken it).
     let mut taint = taint.lock().unwrap_or_else(|e| e.into_inner());
     for (partition, streams) in written_streams {
-        let failed = outcome.failed_parts.contains_key(&partition);
-        for (s, epoch) in streams {
-            if failed {
-                let e = taint.failed.entry(s).or_insert(epoch);
-                *e = (*e).max(epoch);
-            }
+        if outcome.failed_parts.contains_key(&partition) {
+            mark_failed(&mut taint, &streams);
+        }
+        for (s, _) in streams {
             if taint
                 .in_doubt
                 .get(&s)

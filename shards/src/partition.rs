@@ -124,11 +124,10 @@ impl Partition {
         let l0 = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let watched = l0.clone();
         let deadline = storage.deadline();
-        let data_store = store.clone();
-        let data_path = path.to_string();
-        let (orphan_store, orphan_path) = (store.clone(), path.to_string());
+        let (data_store, data_path) = (store.clone(), path.to_string());
         let (db, loaded) = storage
             .run(async move {
+                let (orphan_store, orphan_path) = (store.clone(), path.to_string());
                 let segmented = crate::kv::segments::use_segments(&path, &store).await?;
                 if !segmented {
                     tracing::info!(

@@ -390,7 +390,7 @@ impl Partition {
                 while !done {
                     // A chunk of records; pointers into one data object that follow each
                     // other are fetched as one range (decision 0016).
-                    let mut chunk: Vec<(u64, Option<i64>, Bytes, bool)> = Vec::new();
+                    let mut chunk: Vec<Stored> = Vec::new();
                     let mut chunk_bytes = 0u64;
                     while chunk.len() < 256 && chunk_bytes < (1 << 20) {
                         let Some(kv) = iter.next().await? else {
@@ -402,10 +402,21 @@ impl Partition {
                             Some(p) => u64::from(p.len),
                             None => kv.value.len() as u64,
                         };
-                        chunk.push((seq_num, kv.expire_ts, kv.value, false));
+                        chunk.push(Stored {
+                            seq_num,
+                            expire_ts: kv.expire_ts,
+                            value: kv.value,
+                            gone: false,
+                        });
                     }
                     resolve_pointers(&store, &path, &mut chunk).await?;
-                    for (seq_num, expire_ts, value, gone) in chunk {
+                    for Stored {
+                        seq_num,
+                        expire_ts,
+                        value,
+                        gone,
+                    } in chunk
+                    {
                         // SlateDB's own clock may lag; retention is exact for readers here.
                         let expired = expire_ts.is_some_and(|e| e <= now_ms);
                         // Objects are collected a grace period after their records are
@@ -429,7 +440,6 @@ impl Partition {
                             headers,
                             body,
                         };
-
                         if !page.offer(Cow::Owned(r), expired, &limits) {
                             return Ok(page);
                         }
@@ -557,47 +567,53 @@ fn corrupt(e: kv::DecodeError) -> ShardError {
     ShardError::Storage(format!("corrupt record: {e}"))
 }
 
+/// A record as scanned: its value is a pointer until [`resolve_pointers`] replaces it by
+/// the record it points at (`gone`: its data object was collected).
+struct Stored {
+    seq_num: u64,
+    expire_ts: Option<i64>,
+    value: Bytes,
+    gone: bool,
+}
+
 /// Replaces each pointer value in `chunk` by the value it points at, one ranged read per run
 /// of pointers that follow each other in one data object.
 async fn resolve_pointers(
     store: &Arc<dyn slatedb::object_store::ObjectStore>,
     path: &str,
-    chunk: &mut [(u64, Option<i64>, Bytes, bool)],
+    chunk: &mut [Stored],
 ) -> Result<(), ShardError> {
+    let pointer = |c: &Stored| kv::record::pointer(&c.value);
     let mut i = 0;
     while i < chunk.len() {
-        let Some(first) = kv::record::pointer(&chunk[i].2) else {
+        let Some(first) = pointer(&chunk[i]) else {
             i += 1;
             continue;
         };
         let start = u64::from(first.offset);
         let mut end = start + u64::from(first.len);
-        let mut run = vec![(i, first)];
         let mut j = i + 1;
-        while let Some(p) = chunk.get(j).and_then(|c| kv::record::pointer(&c.2)) {
+        while let Some(p) = chunk.get(j).and_then(pointer) {
             if p.object != first.object || u64::from(p.offset) != end {
                 break;
             }
             end += u64::from(p.len);
-            run.push((j, p));
             j += 1;
         }
         let object = crate::append_pipeline::data_path(path, first.object);
-        let got = slatedb::object_store::ObjectStoreExt::get_range(store, &object, start..end);
-        let bytes = match got.await {
-            Ok(b) => b,
-            Err(slatedb::object_store::Error::NotFound { .. }) => {
-                for (k, _) in run {
-                    chunk[k].3 = true;
+        match slatedb::object_store::ObjectStoreExt::get_range(store, &object, start..end).await {
+            Ok(bytes) => {
+                for c in &mut chunk[i..j] {
+                    if let Some(p) = pointer(c) {
+                        let at = (u64::from(p.offset) - start) as usize;
+                        c.value = bytes.slice(at..at + p.len as usize);
+                    }
                 }
-                i = j;
-                continue;
+            }
+            Err(slatedb::object_store::Error::NotFound { .. }) => {
+                chunk[i..j].iter_mut().for_each(|c| c.gone = true);
             }
             Err(e) => return Err(ShardError::Storage(format!("data object: {e}"))),
-        };
-        for (k, p) in run {
-            let at = (u64::from(p.offset) - start) as usize;
-            chunk[k].2 = bytes.slice(at..at + p.len as usize);
         }
         i = j;
     }

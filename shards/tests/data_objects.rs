@@ -17,39 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strand_shards::fault_store::{Fault, FaultStore};
-use strand_shards::{Cluster, ShardError};
+use strand_shards::ShardError;
 
 const BIG: usize = 60 << 10;
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(f)
-}
-
-/// Appends `n` records of `size` bytes, bodies `tag.i:` repeated; returns the first seq_num.
-fn append_sized(
-    cluster: &Cluster,
-    stream: &str,
-    tag: &str,
-    n: usize,
-    size: usize,
-) -> Result<u64, ShardError> {
-    let (b, s) = names(stream);
-    let records = (0..n)
-        .map(|i| {
-            let unit = format!("{tag}.{i}:");
-            AppendRecord {
-                timestamp: None,
-                headers: vec![(Bytes::from_static(b"k"), Bytes::from(tag.to_owned()))],
-                body: Bytes::from(unit.repeat(size / unit.len() + 1)),
-            }
-        })
-        .collect();
-    let input = AppendInput {
-        records,
-        match_seq_num: None,
-        fencing_token: None,
-    };
-    block(cluster.append(b, s, input, vec![None; n], None)).map(|a| a.start.seq_num)
 }
 
 fn tokio() -> tokio::runtime::Runtime {

@@ -8,45 +8,21 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::*;
 use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
-use protocol::records::{AppendInput, AppendRecord};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const RECORD: usize = 60 << 10;
+const RECORD: usize = 30 << 10;
 const BATCHES: usize = 48;
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    futures::executor::block_on(f)
-}
 
 fn tokio() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn append_batch(cluster: &strand_shards::Cluster, stream: &str, n: usize) {
-    let (b, s) = names(stream);
-    let records = (0..4)
-        .map(|i| AppendRecord {
-            timestamp: None,
-            headers: vec![],
-            body: Bytes::from(format!("{n}.{i}:").repeat(RECORD / 8)),
-        })
-        .collect();
-    let input = AppendInput {
-        records,
-        match_seq_num: None,
-        fencing_token: None,
-    };
-    let ack = block(cluster.append(b, s, input, vec![None; 4], None)).expect("append");
-    assert_eq!(ack.start.seq_num, 4 * n as u64);
 }
 
 /// The largest L0 of any tree of partition `p`, and whether it is segmented.
@@ -98,7 +74,8 @@ fn appended_then_compacted(store: Arc<dyn ObjectStore>) -> (f64, bool) {
     setup(&cluster, &streams[..1]);
     let (stream, p) = streams[0].clone();
     for n in 0..BATCHES {
-        append_batch(&cluster, &stream, n);
+        let first = append_sized(&cluster, &stream, &n.to_string(), 4, RECORD).expect("append");
+        assert_eq!(first, 4 * n as u64);
     }
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {

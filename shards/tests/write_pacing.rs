@@ -7,33 +7,19 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::*;
 use object_store::memory::InMemory;
-use protocol::records::{AppendInput, AppendRecord};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const RECORD: usize = 60 << 10;
+const RECORD: usize = 30 << 10;
 
+/// Appends batch `n` (4 records); returns its first seq_num and how long its ack took.
 fn append_batch(cluster: &strand_shards::Cluster, stream: &str, n: usize) -> (u64, Duration) {
-    let (b, s) = names(stream);
-    let records = (0..4)
-        .map(|i| AppendRecord {
-            timestamp: None,
-            headers: vec![],
-            body: Bytes::from(format!("{n}.{i}:").repeat(RECORD / 8)),
-        })
-        .collect();
-    let input = AppendInput {
-        records,
-        match_seq_num: None,
-        fencing_token: None,
-    };
     let started = Instant::now();
-    let ack = futures::executor::block_on(cluster.append(b, s, input, vec![None; 4], None))
+    let seq = append_sized(cluster, stream, &n.to_string(), 4, RECORD)
         .expect("appends are paced, never refused here");
-    (ack.start.seq_num, started.elapsed())
+    (seq, started.elapsed())
 }
 
 #[test]

@@ -84,6 +84,35 @@ pub fn append(cluster: &Cluster, stream: &str, body: &str) -> Result<u64, ShardE
         .map(|a| a.start.seq_num)
 }
 
+/// Appends `n` records of about `size` bytes each, with one header; record `i`'s body is
+/// `tag.i:` repeated. Returns the first seq_num.
+pub fn append_sized(
+    cluster: &Cluster,
+    stream: &str,
+    tag: &str,
+    n: usize,
+    size: usize,
+) -> Result<u64, ShardError> {
+    let (b, s) = names(stream);
+    let records = (0..n)
+        .map(|i| {
+            let unit = format!("{tag}.{i}:");
+            AppendRecord {
+                timestamp: None,
+                headers: vec![(Bytes::from_static(b"k"), Bytes::from(tag.to_owned()))],
+                body: Bytes::from(unit.repeat(size / unit.len() + 1)),
+            }
+        })
+        .collect();
+    let input = AppendInput {
+        records,
+        match_seq_num: None,
+        fencing_token: None,
+    };
+    futures::executor::block_on(cluster.append(b, s, input, vec![None; n], None))
+        .map(|a| a.start.seq_num)
+}
+
 pub fn read_all(cluster: &Cluster, stream: &str) -> Vec<(u64, String)> {
     let (b, s) = names(stream);
     let mut out = Vec::new();
